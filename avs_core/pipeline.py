@@ -1,0 +1,130 @@
+"""AVSPipeline: the one inference API (window in, mask + heatmap at frame resolution out).
+
+Everything that segments sounding objects goes through here: the CLI, the ROS
+node, the demo. The pipeline validates and normalises the window, applies the
+silence gate, delegates to a segmenter (the zero-shot default or a learned
+paper model) and thresholds the heatmap into the mask.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+import numpy as np
+
+from .audio.frontend import level_dbfs, to_mono_float
+from .config import CONFIG_DIR, load_yaml, merge
+from .errors import ConfigError, InputError
+from .image import to_rgb8
+from .types import AVSResult, SegmenterOutput, Window
+
+log = logging.getLogger(__name__)
+DEFAULTS_PATH = CONFIG_DIR / "pipeline.yaml"
+
+
+class Segmenter(Protocol):
+    """What a model must provide to run inside the pipeline."""
+
+    def segment(self, rgb: np.ndarray, audio: np.ndarray, sample_rate: int,
+                cues: list[str] | None) -> SegmenterOutput: ...
+
+    def audio_tags(self, audio: np.ndarray, sample_rate: int, k: int) -> list[tuple[str, float]]: ...
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        log.warning("device %r requested but CUDA is not available: falling back to CPU", name)
+        return "cpu"
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda[:N], got {name!r}")
+    return name
+
+
+def pipeline_config(cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The defaults from config/pipeline.yaml with ``cfg`` merged over them, validated."""
+    out = merge(load_yaml(DEFAULTS_PATH), cfg or {})
+    for key, lo, hi in (("window_s", 0.1, 10.0), ("audio_threshold", 0.0, 1.0), ("mask_threshold", 0.0, 1.0)):
+        value = out.get(key)
+        if not isinstance(value, (int, float)) or not lo <= float(value) <= hi:
+            raise ConfigError(f"pipeline.{key} must be a number in [{lo}, {hi}], got {value!r}")
+    if out.get("silence_dbfs") is not None and not isinstance(out["silence_dbfs"], (int, float)):
+        raise ConfigError(f"pipeline.silence_dbfs must be a number or null, got {out['silence_dbfs']!r}")
+    return out
+
+
+class AVSPipeline:
+    def __init__(self, segmenter: Segmenter, cfg: Mapping[str, Any], device: str = "cpu"):
+        self.segmenter = segmenter
+        self.cfg = dict(cfg)
+        self.device = device
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None = None) -> "AVSPipeline":
+        import torch
+
+        cfg = pipeline_config(cfg)
+        torch.set_num_threads(int(cfg["num_threads"]))
+        device = resolve_device(str(cfg["device"]))
+        if cfg["model"] == "zero_shot":
+            from .zero_shot import ZeroShotSegmenter
+
+            segmenter: Segmenter = ZeroShotSegmenter.from_config(cfg, device)
+        else:
+            from .learned import LearnedSegmenter
+
+            segmenter = LearnedSegmenter.from_config(cfg, device)
+        return cls(segmenter, cfg, device)
+
+    # Thresholds may change at run time (ROS parameter callbacks).
+    def update(self, **values: Any) -> None:
+        self.cfg = pipeline_config(merge(self.cfg, values))
+        if hasattr(self.segmenter, "update"):
+            self.segmenter.update(self.cfg)
+
+    def warmup(self) -> None:
+        rng = np.random.default_rng(0)
+        frame = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+        audio = rng.normal(0, 0.1, 16000).astype(np.float32)
+        self.segmenter.segment(frame, audio, 16000, None)
+
+    def audio_tags(self, samples: np.ndarray, sample_rate: int, k: int = 5) -> list[tuple[str, float]]:
+        return self.segmenter.audio_tags(self._window_audio(samples, sample_rate), sample_rate, k)
+
+    def _window_audio(self, samples: Any, sample_rate: int) -> np.ndarray:
+        mono = to_mono_float(samples, sample_rate)
+        n = int(round(float(self.cfg["window_s"]) * sample_rate))
+        if mono.shape[0] >= n:
+            return mono[-n:]
+        return np.concatenate([np.zeros(n - mono.shape[0], np.float32), mono])
+
+    def __call__(self, window: Window) -> AVSResult:
+        t0 = time.perf_counter()
+        if not isinstance(window, Window):
+            raise InputError(f"expected an avs_core.types.Window, got {type(window).__name__}")
+        rgb = to_rgb8(window.frame)
+        audio = self._window_audio(window.audio, window.sample_rate)
+        h, w = rgb.shape[:2]
+        level = level_dbfs(audio)
+        timings = {"prepare": (time.perf_counter() - t0) * 1e3}
+        info: dict[str, Any] = {"level_dbfs": level, "t_start": window.t_start, "t_end": window.t_end}
+        gate = self.cfg.get("silence_dbfs")
+        if gate is not None and level < float(gate):
+            timings["total"] = (time.perf_counter() - t0) * 1e3
+            return AVSResult(np.zeros((h, w), bool), np.zeros((h, w), np.float32), [], timings, True, info)
+        out = self.segmenter.segment(rgb, audio, window.sample_rate, window.cues)
+        timings.update(out.timings_ms)
+        info.update(out.info)
+        heatmap = out.heatmap
+        if heatmap.shape != (h, w) or not np.all(np.isfinite(heatmap)):
+            # A model bug must never reach subscribers as a wrong-sized or NaN mask.
+            raise RuntimeError(f"segmenter returned heatmap {heatmap.shape} (finite={np.isfinite(heatmap).all()}) for frame {h}x{w}")
+        heatmap = np.clip(heatmap, 0.0, 1.0).astype(np.float32, copy=False)
+        mask = out.mask if out.mask is not None else heatmap >= float(self.cfg["mask_threshold"])
+        timings["total"] = (time.perf_counter() - t0) * 1e3
+        return AVSResult(mask.astype(bool, copy=False), heatmap, out.labels, timings, False, info)
