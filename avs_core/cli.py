@@ -12,6 +12,8 @@ from .errors import AVSError
 COMMAND_MODULES = [
     "avs_core.commands.assets_cmd",
     "avs_core.commands.segment_cmd",
+    "avs_core.commands.eval_cmd",
+    "avs_core.commands.synth_cmd",
 ]
 
 
@@ -24,9 +26,17 @@ def build_parser(extra_modules: list[str] | None = None) -> argparse.ArgumentPar
     return parser
 
 
+def _quiet_native_logs() -> None:
+    """OpenCV logs its own errors to stderr; ours already say what went wrong, once."""
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 def main(argv: list[str] | None = None, extra_modules: list[str] | None = None) -> int:
     parser = build_parser(extra_modules)
     args = parser.parse_args(argv)
+    _quiet_native_logs()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)

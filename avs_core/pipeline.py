@@ -14,7 +14,7 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 
-from .audio.frontend import level_dbfs, to_mono_float
+from .audio.frontend import AudioFrontend, check_sample_rate, level_dbfs
 from .config import CONFIG_DIR, load_yaml, merge
 from .errors import ConfigError, InputError
 from .image import to_rgb8
@@ -97,11 +97,9 @@ class AVSPipeline:
         return self.segmenter.audio_tags(self._window_audio(samples, sample_rate), sample_rate, k)
 
     def _window_audio(self, samples: Any, sample_rate: int) -> np.ndarray:
-        mono = to_mono_float(samples, sample_rate)
-        n = int(round(float(self.cfg["window_s"]) * sample_rate))
-        if mono.shape[0] >= n:
-            return mono[-n:]
-        return np.concatenate([np.zeros(n - mono.shape[0], np.float32), mono])
+        """The last window_s seconds, mono, at the input rate (segmenters resample to their own)."""
+        sr = check_sample_rate(sample_rate)
+        return AudioFrontend(sr, float(self.cfg["window_s"])).window(samples, sr).numpy()
 
     def __call__(self, window: Window) -> AVSResult:
         t0 = time.perf_counter()

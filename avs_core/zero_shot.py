@@ -82,7 +82,7 @@ class ZeroShotSegmenter:
             if conf is None:
                 continue  # sounding but not visible: nothing to segment
             np.maximum(heatmap, conf * score, out=heatmap)
-            mask |= conf >= 0.5
+            mask |= conf > 0  # backends give the class region as conf > 0 (vision.base.ClassMaps)
             labels.append((concept.name, score))
         timings["fuse"] = (time.perf_counter() - t) * 1e3
         return SegmenterOutput(heatmap, mask, labels, timings, info)

@@ -15,7 +15,7 @@ from conftest import white_noise
 
 
 def window(frame, audio, sr, cues=None):
-    return Window(frame=frame, audio=audio, sample_rate=sr, t_start=0.0, t_end=len(audio) / sr, cues=cues)
+    return Window(frame=frame, audio=audio, sample_rate=sr, t_start=0.0, t_end=1.0, cues=cues)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """``avs segment``: masks, heatmaps and overlays for an image or video plus audio."""
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..media import iter_windows
-    from ..pipeline import AVSPipeline
+    from ..pipeline import AVSPipeline, pipeline_config
     from ..visualize import colorize_heatmap, overlay
 
     cfg = load_yaml(args.config) if args.config else {}
@@ -34,13 +35,16 @@ def run(args) -> int:
         cfg["device"] = args.device
     if args.window_s:
         cfg["window_s"] = args.window_s
+    cfg = pipeline_config(cfg)
+    # Read and check the input before loading any model: a bad file fails fast and alone.
+    windows = iter_windows(args.input, args.audio, float(cfg["window_s"]), args.stride_s, args.max_windows)
+    first = next(windows)
     pipe = AVSPipeline.from_config(cfg)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(args.input).stem
     summary = {"input": str(args.input), "audio": args.audio, "device": pipe.device, "windows": []}
-    for i, window in enumerate(iter_windows(args.input, args.audio, float(pipe.cfg["window_s"]),
-                                            args.stride_s, args.max_windows)):
+    for i, window in enumerate(itertools.chain([first], windows)):
         res = pipe(window)
         name = f"{stem}_{i:04d}"
         cv2.imwrite(str(out / f"{name}_mask.png"), res.mask.astype(np.uint8) * 255)
