@@ -15,6 +15,7 @@ setup(
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
         ("share/" + package_name + "/config", glob("config/*.yaml")),
         ("share/" + package_name + "/config/models", glob("config/models/*.yaml")),
+        ("share/" + package_name + "/config/models/tiny", glob("config/models/tiny/*.yaml")),
     ],
     python_requires=">=3.10",
     install_requires=["setuptools"],

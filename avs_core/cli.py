@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "avs_core.commands.segment_cmd",
     "avs_core.commands.eval_cmd",
     "avs_core.commands.synth_cmd",
+    "avs_core.cues.cli",
 ]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -9,7 +10,22 @@ import yaml
 
 from .errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+def _find_config_dir() -> Path:
+    """config/ of a source checkout, else share/avs_ros/config of an install prefix (colcon/pip).
+
+    ``AVS_CONFIG_DIR`` overrides both. Installed, the package sits in
+    PREFIX/lib/pythonX.Y/site-packages/avs_core and its data in PREFIX/share/avs_ros.
+    """
+    if os.environ.get("AVS_CONFIG_DIR"):
+        return Path(os.environ["AVS_CONFIG_DIR"]).expanduser().resolve()
+    here = Path(__file__).resolve().parent
+    candidates = [here.parent / "config"] + [p / "share" / "avs_ros" / "config" for p in here.parents]
+    return next((c for c in candidates if (c / "pipeline.yaml").is_file()), candidates[0])
+
+
+CONFIG_DIR = _find_config_dir()
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

