@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 import numpy as np
 
 from .audio.frontend import AudioFrontend, check_sample_rate, level_dbfs
+from .device import resolve_device
 from .config import CONFIG_DIR, load_yaml, merge
 from .errors import ConfigError, InputError
 from .image import to_rgb8
@@ -31,19 +31,6 @@ class Segmenter(Protocol):
                 cues: list[str] | None) -> SegmenterOutput: ...
 
     def audio_tags(self, audio: np.ndarray, sample_rate: int, k: int) -> list[tuple[str, float]]: ...
-
-
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        log.warning("device %r requested but CUDA is not available: falling back to CPU", name)
-        return "cpu"
-    if name != "cpu" and not name.startswith("cuda"):
-        raise ConfigError(f"device must be auto, cpu or cuda[:N], got {name!r}")
-    return name
 
 
 def pipeline_config(cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -70,7 +57,7 @@ class AVSPipeline:
 
         cfg = pipeline_config(cfg)
         torch.set_num_threads(int(cfg["num_threads"]))
-        device = resolve_device(str(cfg["device"]))
+        device = str(resolve_device(cfg["device"]))
         if cfg["model"] == "zero_shot":
             from .zero_shot import ZeroShotSegmenter
 

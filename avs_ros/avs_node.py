@@ -339,7 +339,8 @@ class AvsNode(LifecycleNode):
             self._refresher.offer(rgb, win_samples, sr, stamp)
             cues = self._refresher.latest(now=stamp)
         result = self.pipeline(Window(frame=rgb, audio=win_samples, sample_rate=sr, t_start=t_start, t_end=stamp,
-                                      cues=list(cues.texts) if cues is not None and cues.texts else None))
+                                      # No cues yet is an empty list: text-cued models (TeSO) pad it.
+                                      cues=list(cues.texts) if cues is not None else []))
         self._publish(msg.header, rgb, result, t_start, coverage, cues)
         self.processed += 1
         self.processed_rate.tick()

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from .. import assets
-from ..errors import AssetError, ConfigError
+from ..device import resolve_device
+from ..errors import AssetError
 from .efficientat import SAMPLE_RATE, EfficientAT
 from .frontend import AudioFrontend
 
@@ -50,21 +51,11 @@ def load_labels(path: str | os.PathLike) -> list[str]:
     return [by_index[i] for i in range(NUM_CLASSES)]
 
 
-def _device(device: str | torch.device) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"invalid torch device {device!r}: {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available")
-    return dev
-
-
 class AudioTagger:
     """EfficientAT mn04 AudioSet tagger with its input front-end (any rate / channel count in)."""
 
     def __init__(self, model: EfficientAT, labels: Sequence[str], device: str | torch.device = "cpu"):
-        self.device = _device(device)
+        self.device = resolve_device(device, strict=True)
         self.model = model.to(self.device).eval()
         self.labels = list(labels)
         self.frontend = AudioFrontend(sample_rate=SAMPLE_RATE)

@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 
 from ..errors import ConfigError, InputError
-from .hf_loading import load_failed, model_dir, resolve_device, resolve_dtype
+from ..device import resolve_device
+from .hf_loading import load_failed, model_dir, resolve_dtype
 from .prompts import CAPTION_PROMPT
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class Captioner:
 
         key = "cues.captioner.path"
         p = model_dir(path, key)
-        dev = resolve_device(device)
+        dev = resolve_device(device, strict=True)
         try:
             processor = AutoProcessor.from_pretrained(p, local_files_only=True)
             model = AutoModelForImageTextToText.from_pretrained(

@@ -23,18 +23,6 @@ def model_dir(path: str | Path | None, key: str) -> Path:
     return p
 
 
-def resolve_device(device: str | None) -> torch.device:
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"invalid torch device {device!r}: {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available")
-    return dev
-
-
 def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
     """'auto': float16 on GPU (captioners/LLMs are large), float32 on CPU."""
     if dtype in (None, "", "auto"):

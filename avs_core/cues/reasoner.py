@@ -15,7 +15,8 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from ..errors import InputError
-from .hf_loading import load_failed, model_dir, resolve_device, resolve_dtype
+from ..device import resolve_device
+from .hf_loading import load_failed, model_dir, resolve_dtype
 from .prompts import ANSWER_PREFIX, chat_messages, text_prompt
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class Reasoner:
 
         key = "cues.reasoner.path"
         p = model_dir(path, key)
-        dev = resolve_device(device)
+        dev = resolve_device(device, strict=True)
         try:
             tokenizer = AutoTokenizer.from_pretrained(p, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(p, local_files_only=True, dtype=resolve_dtype(dtype, dev)).to(dev)
