@@ -62,9 +62,9 @@ class Client:
 
 
 def start_process(kind: str, log_path: Path, domain_id: int, ros_args: list[str], ready: str,
-                  timeout: float = 240.0, **env) -> NodeProcess:
+                  timeout: float = 240.0, config: Path | None = None, **env) -> NodeProcess:
     """Start ``avs <kind>`` and wait for ``ready`` in its log (fails the test with the log otherwise)."""
-    proc = NodeProcess(kind, log_path, ros_args=ros_args, env=ros_env(domain_id, **env))
+    proc = NodeProcess(kind, log_path, config=config, ros_args=ros_args, env=ros_env(domain_id, **env))
     if not proc.wait_for(ready, timeout):
         proc.stop()
         pytest.fail(f"{kind} did not print {ready!r} within {timeout:.0f} s; log:\n{proc.log()[-3000:]}")
