@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-launch_testing = pytest.importorskip(
+pytest.importorskip(
     "launch_testing", reason="launch_testing not installed (apt install ros-$ROS_DISTRO-launch-testing-ros; not on PyPI)")
 pytest.importorskip("launch_ros", reason="launch_ros not installed (apt install ros-$ROS_DISTRO-launch-ros; not on PyPI)")
 
