@@ -172,3 +172,14 @@ def test_cli_silence_option(asset, tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "grace_hopper_summary.json").read_text())
     assert summary["windows"][0]["silent"] and summary["windows"][0]["mask_fraction"] == 0
+
+
+def test_video_windows_stream_frames_in_time_order(asset):
+    from avs_core.media import iter_windows, read_video
+
+    frames = read_video(asset("bbb_30s"), max_seconds=3.2).frames
+    windows = list(iter_windows(asset("bbb_30s"), None, window_s=1.0, stride_s=1.0, max_windows=3))
+    assert [w.t_end for w in windows] == [1.0, 2.0, 3.0]
+    for w in windows:
+        assert w.audio.shape[0] == w.sample_rate  # one second of the clip's own track
+        assert np.array_equal(w.frame, frames[int(round(w.t_end * 24)) - 1])  # the frame shown at t_end (24 fps)
