@@ -7,20 +7,18 @@ paper model) and thresholds the heatmap into the mask.
 """
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any, Mapping, Protocol
 
 import numpy as np
 
 from .audio.frontend import AudioFrontend, check_sample_rate, level_dbfs
-from .device import resolve_device
 from .config import CONFIG_DIR, load_yaml, merge
+from .device import resolve_device
 from .errors import ConfigError, InputError
 from .image import to_rgb8
 from .types import AVSResult, SegmenterOutput, Window
 
-log = logging.getLogger(__name__)
 DEFAULTS_PATH = CONFIG_DIR / "pipeline.yaml"
 
 

@@ -55,10 +55,6 @@ class SoundSourceMap:
                                     None if thr is None else float(thr)))
         return cls(concepts)
 
-    def scores(self, probs: np.ndarray) -> dict[str, float]:
-        """Concept -> max probability over its AudioSet classes."""
-        return {c.name: float(np.max(probs[list(c.audio_indices)])) for c in self.concepts}
-
     def sounding(self, probs: np.ndarray, threshold: float) -> list[tuple[Concept, float]]:
         """Concepts whose audio score reaches their threshold, best first."""
         out = []
