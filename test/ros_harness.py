@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import require_package
 
-rclpy = pytest.importorskip("rclpy", reason="rclpy not importable: install the ROS 2 wheels (requirements-ros.txt) or source a ROS 2 install")
+rclpy = require_package("rclpy", "install the ROS 2 wheels (requirements-ros.txt) or source a ROS 2 install")
 
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 
