@@ -39,4 +39,4 @@ class LearnedSegmenter:
         t = time.perf_counter()
         heatmap = self.predictor.predict(rgb, audio, sample_rate, cues)
         timings = {"model": (time.perf_counter() - t) * 1e3}
-        return SegmenterOutput(heatmap.astype(np.float32, copy=False), None, [], timings, {"cues": cues or []})
+        return SegmenterOutput(heatmap.astype(np.float32, copy=False), [], timings, {"cues": cues or []})
