@@ -108,6 +108,8 @@ class AVSPipeline:
             # A model bug must never reach subscribers as a wrong-sized or NaN mask.
             raise RuntimeError(f"segmenter returned heatmap {heatmap.shape} (finite={np.isfinite(heatmap).all()}) for frame {h}x{w}")
         heatmap = np.clip(heatmap, 0.0, 1.0).astype(np.float32, copy=False)
-        mask = out.mask if out.mask is not None else heatmap >= float(self.cfg["mask_threshold"])
+        # One rule for every model; "> 0" keeps mask_threshold 0 from masking the whole frame.
+        mask = (heatmap >= float(self.cfg["mask_threshold"])) & (heatmap > 0)
         timings["total"] = (time.perf_counter() - t0) * 1e3
-        return AVSResult(mask.astype(bool, copy=False), heatmap, out.labels, timings, False, info)
+        return AVSResult(mask, heatmap, out.labels, timings, False, info,
+                         list(out.heard_not_visible), list(out.instances))

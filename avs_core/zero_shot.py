@@ -85,7 +85,7 @@ class ZeroShotSegmenter:
             mask |= conf > 0  # backends give the class region as conf > 0 (vision.base.ClassMaps)
             labels.append((concept.name, score))
         timings["fuse"] = (time.perf_counter() - t) * 1e3
-        return SegmenterOutput(heatmap, mask, labels, timings, info)
+        return SegmenterOutput(heatmap, labels, timings, info)
 
     @staticmethod
     def _run(backend, rgb, timings, key) -> dict[str, np.ndarray]:
