@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="sox espeak-ng pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins libsndfile1"
+APT_PACKAGES="sox espeak-ng pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins libsndfile1 cmake g++"
 PYTHON="${PYTHON:-python3.11}"   # the ROS 2 Kilted PyPI wheels are built for CPython 3.11
 VENV=.venv
 
@@ -30,4 +30,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -c "import torch, torchaudio, segment_anything, transformers, rclpy, avs_core" 
   echo "$want" > "$stamp"
 fi
+# Test fixture message packages (audio_common_msgs x2, vision_msgs) built with the rosidl wheels.
+scripts/build_test_msgs.sh
 echo "setup: ready ($VENV)"
