@@ -15,7 +15,8 @@ drop of the predicted area. Also reported: the silent-scene score (fraction of
 pixels predicted in ground-truth-empty frames), the visible-but-silent rate
 (fraction of pixels of on-screen but silent objects predicted as sounding, when
 the data set knows them, e.g. the synthetic one) and a per-sounding-class
-breakdown when frames carry semantic labels.
+breakdown when frames carry semantic labels (each class scored against its own
+pixels, see :func:`class_pair`).
 """
 from __future__ import annotations
 
@@ -58,6 +59,17 @@ def control_audio(audio: np.ndarray, condition: str, seed_key: str) -> np.ndarra
     return (np.random.default_rng(seed).standard_normal(audio.shape) * std).astype(np.float32)
 
 
+def class_pair(prob: np.ndarray, labels: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction and ground truth that score sounding class ``c`` of a frame on its own.
+
+    The ground truth is the pixels of ``c``; pixels of the frame's other sounding classes are
+    left out of both, so they count neither for nor against ``c``. The metrics depend only on
+    pixel counts, so the kept pixels are returned as one 1xN row.
+    """
+    keep = (labels == 0) | (labels == c)
+    return prob[keep][None].astype(np.float32), (labels[keep] == c)[None].astype(np.uint8)
+
+
 class _ConditionStats:
     def __init__(self) -> None:
         self.metrics = BinaryMetrics()
@@ -75,7 +87,8 @@ class _ConditionStats:
         if labels is not None and class_names is not None:
             for c in np.unique(labels):
                 if c > 0:
-                    self.per_class.setdefault(class_names[c], BinaryMetrics()).add(sample["video_id"], prob, sample["mask"])
+                    self.per_class.setdefault(class_names[c], BinaryMetrics()).add(
+                        sample["video_id"], *class_pair(prob, labels, c))
 
     def result(self, protocol: str) -> dict:
         r = self.metrics.result(protocol)

@@ -6,13 +6,20 @@ Binary (S4 / MS3 / AVS-V3, and synthetic), following AVSBench's reference code
 * IoU of a frame: prediction = probability > 0.5. A frame whose ground truth is
   empty scores the fraction of pixels predicted background (intersection of the
   two backgrounds over all pixels).
-* F-score of a frame: 255 thresholds ``linspace(0, 1 - 1e-10, 255)``,
-  prediction = probability >= threshold, beta^2 = 0.3, NaN -> 0. Frames with an
-  empty ground truth are skipped.
-* Protocol "video" (the default, AVSBench's test loop with one video per batch):
-  mIoU of a video = mean frame IoU; F of a video = max over thresholds of the
-  frame-averaged F curve; both then averaged over videos (a video without any
-  non-empty frame has no F-score and is left out of the F average).
+* F-score of a frame: 255 thresholds ``torch.linspace(0, 1 - 1e-10, 255)`` in
+  float32 (as the reference builds them; the last one rounds to 1.0),
+  prediction = float32 probability >= threshold, beta^2 = 0.3, NaN -> 0. Frames
+  with an empty ground truth are skipped. The curve comes from a histogram of
+  the pixels over the thresholds and cumulative sums (O(H*W) memory), which
+  gives the same counts as thresholding 255 times.
+* Protocol "video" (the default; AVSBench's test loop, one video per batch):
+  mIoU of a video = mean frame IoU; F of a video = max over thresholds of the F
+  curve averaged over its non-empty frames, and 0 for a video whose ground
+  truth is empty in every frame (``Eval_Fmeasure`` returns its zero score);
+  both then averaged over all videos.
+* Protocol "video_nonempty": as "video", but videos without any non-empty
+  frame are left out of the F average (this package's behaviour before it
+  followed the reference; kept for comparison with earlier numbers).
 * Protocol "frame": the same frame values pooled over every frame of the set
   (mIoU = mean frame IoU; F = max over thresholds of the curve averaged over all
   non-empty frames).
@@ -41,8 +48,9 @@ from .errors import InputError
 IOU_THRESHOLD = 0.5
 F_BETA2 = 0.3
 F_NUM_THRESHOLDS = 255
-_F_THRESHOLDS = torch.linspace(0.0, 1.0 - 1e-10, F_NUM_THRESHOLDS, dtype=torch.float64)
-PROTOCOLS = ("video", "frame")
+# float32 like the reference (torch's default dtype): the thresholds and the comparisons match it bit for bit.
+_F_THRESHOLDS = torch.linspace(0.0, 1.0 - 1e-10, F_NUM_THRESHOLDS, dtype=torch.float32)
+PROTOCOLS = ("video", "video_nonempty", "frame")
 
 
 def _as_tensor(x, name: str) -> torch.Tensor:
@@ -53,7 +61,7 @@ def _as_tensor(x, name: str) -> torch.Tensor:
 
 
 def _check_pair(prob, gt) -> tuple[torch.Tensor, torch.Tensor]:
-    p = _as_tensor(prob, "prediction").double()
+    p = _as_tensor(prob, "prediction").float()
     g = _as_tensor(gt, "ground truth") > 0.5
     if p.shape != g.shape:
         raise InputError(f"prediction {tuple(p.shape)} and ground truth {tuple(g.shape)} differ in size; "
@@ -79,11 +87,14 @@ def frame_fscore_curve(prob, gt, beta2: float = F_BETA2) -> np.ndarray | None:
     p, g = _check_pair(prob, gt)
     if not g.any():
         return None
-    pred = p.reshape(1, -1) >= _F_THRESHOLDS.reshape(-1, 1)  # (255, HW)
-    gf = g.reshape(1, -1)
-    tp = (pred & gf).sum(1).double()
-    precision = tp / (pred.sum(1).double() + 1e-20)
-    recall = tp / (gf.sum().double() + 1e-20)
+    # Bin k of a pixel = number of thresholds <= p, so the pixel is predicted at threshold i iff k > i:
+    # the predicted (and true-positive) counts per threshold are reversed cumulative sums of the bins.
+    bins = torch.searchsorted(_F_THRESHOLDS, p.reshape(-1), right=True)
+    n = F_NUM_THRESHOLDS + 1
+    predicted = torch.bincount(bins, minlength=n).flip(0).cumsum(0).flip(0)[1:].double()
+    tp = torch.bincount(bins[g.reshape(-1)], minlength=n).flip(0).cumsum(0).flip(0)[1:].double()
+    precision = tp / (predicted + 1e-20)
+    recall = tp / (float(g.sum()) + 1e-20)
     f = (1 + beta2) * precision * recall / (beta2 * precision + recall)
     f[torch.isnan(f)] = 0.0
     return f.numpy()
@@ -128,9 +139,11 @@ class BinaryMetrics:
         videos = list(self._videos.values())
         all_ious = [i for v in videos for i in v.ious]
         all_curves = [c for v in videos for c in v.f_curves]
-        if protocol == "video":
+        if protocol in ("video", "video_nonempty"):
             miou = float(np.mean([np.mean(v.ious) for v in videos]))
-            per_video_f = [float(np.mean(v.f_curves, axis=0).max()) for v in videos if v.f_curves]
+            # The reference scores a video without a non-empty frame 0; "video_nonempty" leaves it out.
+            per_video_f = [float(np.mean(v.f_curves, axis=0).max()) if v.f_curves else 0.0
+                           for v in videos if v.f_curves or protocol == "video"]
             fscore = float(np.mean(per_video_f)) if per_video_f else float("nan")
         else:
             miou = float(np.mean(all_ious))

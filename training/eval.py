@@ -2,7 +2,7 @@
 """Evaluate a trained checkpoint: same as ``avs eval`` (see avs_core/commands/eval_cmd.py).
 
     python training/eval.py --checkpoint runs/x/model.safetensors --config training/configs/x.yaml \
-        [--splits test unseen] [--conditions normal mute noise10 noise40] [--protocol video|frame] [--json out.json]
+        [--splits test unseen] [--conditions normal mute noise10 noise40] [--protocol video|video_nonempty|frame] [--json out.json]
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ def register(sub) -> None:
     p.add_argument("--config", required=True, help="YAML with a 'data' section (e.g. the training config)")
     p.add_argument("--splits", nargs="+", help="splits to score (default: eval.splits of the config)")
     p.add_argument("--conditions", nargs="+", help=f"audio conditions (default: {' '.join(CONDITIONS)})")
-    p.add_argument("--protocol", choices=PROTOCOLS, help="average per video (AVSBench, default) or over frames")
+    p.add_argument("--protocol", choices=PROTOCOLS, help="average per video as AVSBench (default), per video leaving out videos silent throughout, or over frames")
     p.add_argument("--json", help="write the results as JSON to this file")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides of the config")
