@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from .errors import InputError
+from .pcm import check_sample_rate, pcm_to_float
 
 T = TypeVar("T")
 
@@ -74,8 +75,7 @@ class AudioRing:
         bad shape, bad rate); the caller logs and drops those.
         """
         data = _as_frames(samples)
-        if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-            raise InputError(f"sample rate must be a positive integer, got {sample_rate!r}")
+        sample_rate = check_sample_rate(sample_rate)
         if not np.isfinite(t_first):
             raise InputError(f"chunk stamp is not finite: {t_first}")
         if not np.all(np.isfinite(data)):
@@ -148,9 +148,7 @@ def _as_frames(samples: np.ndarray) -> np.ndarray:
         raise InputError(f"audio chunk must have shape (n,) or (n, channels), got {np.shape(samples)}")
     if data.shape[0] == 0:
         raise InputError("audio chunk is empty")
-    if np.issubdtype(data.dtype, np.integer):
-        data = data.astype(np.float32) / float(np.iinfo(data.dtype).max)
-    return np.ascontiguousarray(data, dtype=np.float32)
+    return np.ascontiguousarray(pcm_to_float(data), dtype=np.float32)
 
 
 class LatestSlot(Generic[T]):

@@ -168,6 +168,48 @@ def test_resampled_tone_keeps_its_frequency():
     assert isinstance(resample(torch.from_numpy(out), 32000, 16000), torch.Tensor)
 
 
+# Expected values from the PCM definition, by hand: a signed b-bit code k means k / 2^(b-1).
+PCM_CASES = [
+    (np.int16, [-32768, -1, 0, 16384, 32767], [-1.0, -1 / 32768, 0.0, 0.5, 32767 / 32768]),
+    (np.int8, [-128, 64, 127], [-1.0, 0.5, 127 / 128]),
+    (np.int32, [-2**31, 2**30, 2**31 - 1], [-1.0, 0.5, (2**31 - 1) / 2**31]),
+]
+
+
+@pytest.mark.parametrize("dtype, codes, expected", PCM_CASES)
+def test_pcm_to_float_divides_by_half_the_code_range(dtype, codes, expected):
+    from avs_core.pcm import pcm_to_float
+
+    out = pcm_to_float(np.array(codes, dtype))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.array(expected, np.float32))
+    assert out.min() >= -1.0  # the most negative code is exactly -1, never beyond
+
+
+def test_every_audio_path_scales_pcm_the_same_way():
+    from avs_core.streaming import AudioRing
+
+    codes = np.array([-32768, -16384, 0, 32767], np.int16)
+    expected = np.array([-1.0, -0.5, 0.0, 32767 / 32768], np.float32)
+    np.testing.assert_array_equal(to_mono_float(codes, 16000), expected)
+    ring = AudioRing()
+    ring.append(codes, 0.0, 16000)
+    np.testing.assert_array_equal(ring.window(4 / 16000, 4 / 16000).samples[:, 0], expected)
+
+
+@pytest.mark.parametrize("rate", [0, -16000, 999, 768_001, 16000.5, float("nan"), "16000", True])
+def test_one_sample_rate_validator(rate):
+    from avs_core.pcm import check_sample_rate
+    from avs_core.streaming import AudioRing
+
+    with pytest.raises(InputError):
+        check_sample_rate(rate)
+    with pytest.raises(InputError):
+        AudioRing().append(np.zeros(16, np.float32), 0.0, rate)
+    with pytest.raises(InputError):
+        to_mono_float(np.zeros(16, np.float32), rate)
+
+
 def test_integer_scaling():
     np.testing.assert_allclose(to_mono_float(np.array([-32768, 0, 16384], np.int16), 16000), [-1, 0, 0.5])
     np.testing.assert_allclose(to_mono_float(np.array([0, 128, 255], np.uint8), 16000), [-1, 0, 127 / 128])

@@ -121,10 +121,11 @@ def test_invalid_chunks_raise_input_error(samples, rate):
     assert ring.window(1.0, 0.1) is None
 
 
-def test_int16_audio_is_scaled_to_unit_range():
+def test_int16_audio_is_scaled_by_half_the_code_range():
     ring = AudioRing()
-    ring.append(np.full(160, 32767, np.int16), 0.0, SR)
-    assert ring.window(0.01, 0.01).samples.max() == pytest.approx(1.0)
+    ring.append(np.repeat(np.array([32767, -32768], np.int16), 80), 0.0, SR)
+    samples = ring.window(0.01, 0.01).samples
+    assert samples.max() == np.float32(32767 / 32768) and samples.min() == -1.0
 
 
 def test_latest_slot_drops_stale_items_and_counts_them():

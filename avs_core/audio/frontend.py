@@ -15,25 +15,12 @@ import torch
 import torchaudio.functional as TAF
 
 from ..errors import InputError
+from ..pcm import check_sample_rate, pcm_to_float
 
 MAX_CHANNELS = 8
-MIN_SAMPLE_RATE = 1_000
-MAX_SAMPLE_RATE = 768_000
 # Extra input samples taken in front of a window before resampling, so the
 # resampling filter has real signal (not an edge) at the window's first sample.
 _RESAMPLE_MARGIN_S = 0.01
-
-
-def check_sample_rate(sample_rate) -> int:
-    """The sample rate as an int, or InputError when it is not a whole, plausible rate in Hz."""
-    if isinstance(sample_rate, (bool, np.bool_)) or not isinstance(sample_rate, Real):
-        raise InputError(f"sample rate must be a number in Hz, got {type(sample_rate).__name__}: {sample_rate!r}")
-    rate = float(sample_rate)
-    if not math.isfinite(rate) or rate != int(rate):
-        raise InputError(f"sample rate must be a whole number of Hz, got {sample_rate!r}")
-    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-        raise InputError(f"sample rate {sample_rate!r} Hz is outside the supported {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
-    return int(rate)
 
 
 def _as_array(samples) -> np.ndarray:
@@ -44,20 +31,6 @@ def _as_array(samples) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise InputError(f"audio samples are not a numeric array: {exc}") from None
     return arr
-
-
-def _scale_to_float(arr: np.ndarray) -> np.ndarray:
-    """Integers map to [-1, 1) by their full scale; floats are taken as already scaled."""
-    kind, dtype = arr.dtype.kind, arr.dtype
-    if kind == "f":
-        return arr.astype(np.float32, copy=False)
-    if kind == "i" and dtype.itemsize <= 4:
-        return arr.astype(np.float32) * np.float32(1.0 / 2 ** (8 * dtype.itemsize - 1))
-    if dtype == np.uint8:  # 8-bit PCM (WAV) is unsigned, centred on 128
-        return (arr.astype(np.float32) - np.float32(128.0)) * np.float32(1.0 / 128.0)
-    raise InputError(
-        f"unsupported audio dtype {dtype}; use float32/float64 or int8/int16/int32/uint8 PCM"
-    )
 
 
 def _channels_last(arr: np.ndarray) -> np.ndarray:
@@ -92,7 +65,7 @@ def _time_major(samples, sample_rate) -> np.ndarray:
 
 
 def _mono(arr: np.ndarray) -> np.ndarray:
-    x = _scale_to_float(arr)
+    x = pcm_to_float(arr)
     if x.ndim == 2:
         x = x.mean(axis=1, dtype=np.float32)
     if not np.isfinite(x).all():
