@@ -1,39 +1,51 @@
-"""Audio on ROS topics: decode and encode chunks, validating every message.
+"""Audio on ROS topics: the message sets robots publish, decoded into stamped float32 chunks.
 
-Two transports:
+Transports (node parameter ``audio.transport``; ``auto`` picks the first that applies):
 
-* ``audio_common``: ros-drivers ``audio_common_msgs/AudioDataStamped`` (PCM bytes,
-  header stamp = capture time of the first sample) plus ``AudioInfo`` (rate,
-  channels, sample format S16LE or F32LE, coding ``wave``/``raw``) on ``audio_info``.
-  Used when the package is importable.
-* ``float32``: ``std_msgs/Float32MultiArray`` (always available). Interleaved float32
-  samples in [-1, 1]; ``layout.dim[0]`` = ("samples", frames, frames*channels),
-  ``layout.dim[1]`` = ("channels", channels, channels). An empty layout means
-  mono. The message has no header, so the sample rate is declared by a parameter
-  on both ends and the receiver stamps each chunk as (receive time - chunk
-  duration); the node cross-checks the declared rate against the arrival rate.
+* ``audio_common_stamped``: ros-drivers audio_common 0.4 ``AudioDataStamped`` (PCM bytes,
+  header stamp = capture time of the first sample) + ``AudioInfo`` on ``audio_info``
+  (latched). The audio_capture_node publishes it on ``/audio/audio_stamped``.
+* ``audio_common``: the same driver's unstamped ``AudioData`` on ``/audio/audio``.
+* ``audio_stamped``: mgonzs13/audio_common ``AudioStamped`` (typed sample arrays and the
+  format inside every message). That stack ships its own package named
+  ``audio_common_msgs``, so the variant is told apart by its message fields.
+* ``int16`` / ``float32``: ``std_msgs/Int16MultiArray`` (hobby nodes, ros2_whisper) and
+  ``Float32MultiArray``. Interleaved samples; ``layout.dim`` = [("samples", frames),
+  ("channels", channels)] or empty for mono. The sample rate is the ``audio.sample_rate``
+  parameter.
+
+Messages without a header are stamped on the receiver's ROS clock (sim time honoured) at
+receipt minus the chunk duration. Every message is validated; bad ones raise InputError
+with what to change.
 """
 from __future__ import annotations
 
+import functools
+import importlib
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
 from avs_core.errors import InputError
+# The one PCM rule and sample-rate validator of every audio path (avs_core.pcm).
+from avs_core.pcm import MAX_SAMPLE_RATE as MAX_RATE
+from avs_core.pcm import MIN_SAMPLE_RATE as MIN_RATE
+from avs_core.pcm import check_sample_rate as check_rate
+from avs_core.pcm import pcm_to_float
 
 from .conversions import stamp_seconds
 
-try:
-    from audio_common_msgs.msg import AudioDataStamped, AudioInfo
-except ImportError:  # not on PyPI; present in apt ROS installs with ros-<distro>-audio-common-msgs
-    AudioDataStamped = AudioInfo = None
-
-from std_msgs.msg import Float32MultiArray, MultiArrayDimension
-
-TRANSPORTS = ("auto", "audio_common", "float32")
-MIN_RATE, MAX_RATE = 8000, 192000
-_PCM_FORMATS = {"S16LE": np.dtype("<i2"), "F32LE": np.dtype("<f4"), "S32LE": np.dtype("<i4")}
-_RAW_CODINGS = {"", "wave", "raw", "pcm"}
+TRANSPORTS = ("auto", "audio_common_stamped", "audio_common", "audio_stamped", "int16", "float32")
+# GStreamer sample formats (ros-drivers AudioInfo.sample_format); S24LE is packed 3-byte PCM.
+_PCM_FORMATS = {"S8": "i1", "U8": "u1", "S16LE": "<i2", "S16BE": ">i2", "S24LE": "S24", "S32LE": "<i4",
+                "S32BE": ">i4", "F32LE": "<f4", "F32BE": ">f4", "F64LE": "<f8"}
+_RAW_CODINGS = {"", "wave", "wav", "raw", "pcm"}
+# PortAudio sample-format constants used by mgonzs13 AudioInfo.format -> the AudioData field holding the samples.
+_PA_FORMATS = {1: "float32_data", 2: "int32_data", 8: "int16_data", 16: "int8_data", 32: "uint8_data"}
+_PA_NAMES = {1: "paFloat32", 2: "paInt32", 4: "paInt24", 8: "paInt16", 16: "paInt8", 32: "paUInt8"}
+DRIVER_HINT = ("audio_capture_node publishes mp3 unless told otherwise: launch it with format:=wave "
+               "(sample_format:=S16LE) for raw PCM")
 
 
 @dataclass
@@ -48,21 +60,65 @@ class AudioChunk:
         return len(self.samples) / self.sample_rate
 
 
+@functools.lru_cache(maxsize=1)
+def audio_msgs() -> SimpleNamespace | None:
+    """The installed ``audio_common_msgs`` and which variant it is, or None.
+
+    ``variant`` is ``ros_drivers`` (AudioData{uint8[] data}) or ``mgonzs13`` (AudioStamped with
+    typed arrays), read from the message fields: both packages have the same name.
+    """
+    try:
+        msg = importlib.import_module("audio_common_msgs.msg")
+    except ImportError:  # not on PyPI; apt: ros-$ROS_DISTRO-audio-common-msgs
+        return None
+    data_fields = getattr(getattr(msg, "AudioData", None), "get_fields_and_field_types", dict)()
+    if "data" in data_fields and hasattr(msg, "AudioDataStamped") and hasattr(msg, "AudioInfo"):
+        return SimpleNamespace(variant="ros_drivers", AudioData=msg.AudioData, AudioDataStamped=msg.AudioDataStamped,
+                               AudioInfo=msg.AudioInfo)
+    if "int16_data" in data_fields and hasattr(msg, "AudioStamped"):
+        return SimpleNamespace(variant="mgonzs13", AudioData=msg.AudioData, AudioStamped=msg.AudioStamped,
+                               Audio=msg.Audio, AudioInfo=msg.AudioInfo)
+    return SimpleNamespace(variant=f"unknown (AudioData fields {sorted(data_fields)})")
+
+
+def available_transports() -> list[str]:
+    msgs = audio_msgs()
+    variant = getattr(msgs, "variant", None)
+    own = {"ros_drivers": ["audio_common_stamped", "audio_common"], "mgonzs13": ["audio_stamped"]}.get(variant, [])
+    return own + ["float32", "int16"]
+
+
 def resolve_transport(name: str) -> str:
     if name not in TRANSPORTS:
         raise InputError(f"audio transport must be one of {TRANSPORTS}, got {name!r}")
+    available = available_transports()
     if name == "auto":
-        return "audio_common" if AudioDataStamped is not None else "float32"
-    if name == "audio_common" and AudioDataStamped is None:
-        raise InputError("audio transport 'audio_common' requested but audio_common_msgs is not installed "
-                         "(apt install ros-$ROS_DISTRO-audio-common-msgs) ; use 'float32' or 'auto'")
+        return available[0]
+    if name not in available:
+        msgs = audio_msgs()
+        installed = "audio_common_msgs is not installed (apt install ros-$ROS_DISTRO-audio-common-msgs)" if msgs is None \
+            else f"the installed audio_common_msgs is the {msgs.variant} variant"
+        raise InputError(f"audio transport {name!r} is not available: {installed}; available: {', '.join(available)}")
     return name
 
 
-def check_rate(sample_rate: int) -> int:
-    if not MIN_RATE <= int(sample_rate) <= MAX_RATE:
-        raise InputError(f"sample rate {sample_rate} Hz is outside [{MIN_RATE}, {MAX_RATE}]")
-    return int(sample_rate)
+def type_name(msg_type) -> str:
+    """ROS type name of a message class, as the graph reports it (``pkg/msg/Name``)."""
+    return f"{msg_type.__module__.split('.')[0]}/msg/{msg_type.__name__}"
+
+
+# Types seen on audio topics -> the transport that reads them.
+_TRANSPORT_OF_TYPE = {
+    "audio_common_msgs/msg/AudioDataStamped": "audio_common_stamped",
+    "audio_common_msgs/msg/AudioData": "audio_common",
+    "audio_common_msgs/msg/AudioStamped": "audio_stamped",
+    "std_msgs/msg/Int16MultiArray": "int16",
+    "std_msgs/msg/Float32MultiArray": "float32",
+}
+
+
+def transport_for_type(name: str) -> str | None:
+    return _TRANSPORT_OF_TYPE.get(name)
 
 
 def _finite(samples: np.ndarray) -> np.ndarray:
@@ -72,87 +128,262 @@ def _finite(samples: np.ndarray) -> np.ndarray:
     return samples
 
 
-def float32_to_chunk(msg, sample_rate: int, receive_time: float, previous_end: float | None = None,
-                     max_lag_s: float = 1.0) -> AudioChunk:
-    """Float32MultiArray -> AudioChunk stamped at ``receive_time`` minus its duration.
+def _frames(data: np.ndarray, channels: int, what: str) -> np.ndarray:
+    if data.size == 0:
+        raise InputError("empty audio chunk")
+    if channels < 1:
+        raise InputError(f"{what} says {channels} channels")
+    if data.size % channels:
+        raise InputError(f"{data.size} samples are not a whole number of {channels}-channel frames")
+    return _finite(pcm_to_float(data).reshape(-1, channels))
 
-    Unstamped chunks that arrive in a burst (a busy executor, a network hiccup) would
-    look like they overlap; a chunk is never older than the one before it, so one
-    that starts within ``max_lag_s`` before ``previous_end`` (end of the last
-    chunk) continues it instead.
+
+def _unstamped_t_first(n: int, sr: int, receive_time: float, previous_end: float | None, max_lag_s: float) -> float:
+    """First-sample time of an unstamped chunk received at ``receive_time`` (ROS clock).
+
+    Chunks that arrive in a burst (a busy executor, a network hiccup) would look like they
+    overlap; a chunk is never older than the one before it, so one that starts within
+    ``max_lag_s`` before ``previous_end`` (end of the last chunk) continues it instead.
     """
-    data = np.asarray(msg.data, dtype=np.float32)
+    t_first = receive_time - n / sr
+    if previous_end is not None and previous_end - max_lag_s <= t_first < previous_end:
+        t_first = previous_end
+    return t_first
+
+
+def multiarray_to_chunk(msg, sample_rate: int, receive_time: float, previous_end: float | None = None,
+                        max_lag_s: float = 1.0) -> AudioChunk:
+    """Int16/Float32MultiArray -> AudioChunk stamped at ``receive_time`` minus its duration."""
+    data = np.asarray(msg.data)
     dims = list(msg.layout.dim)
     channels = 1
     if dims:
         if len(dims) != 2 or dims[0].label != "samples" or dims[1].label != "channels":
-            raise InputError(f"audio layout must be [samples, channels], got {[d.label for d in dims]}")
+            raise InputError(f"audio layout must be [samples, channels] or empty (mono), got {[d.label for d in dims]}")
         frames, channels = int(dims[0].size), int(dims[1].size)
-        if channels < 1 or frames * channels != data.size:
+        if frames * channels != data.size:
             raise InputError(f"audio layout says {frames} samples x {channels} channels but data has {data.size} values")
-    if data.size == 0:
-        raise InputError("empty audio chunk")
-    if data.size % channels:
-        raise InputError(f"{data.size} values are not a whole number of {channels}-channel frames")
-    samples = _finite(data.reshape(-1, channels))
+    samples = _frames(data, channels, "layout")
     sr = check_rate(sample_rate)
-    t_first = receive_time - len(samples) / sr
-    if previous_end is not None and previous_end - max_lag_s <= t_first < previous_end:
-        t_first = previous_end
-    return AudioChunk(samples, sr, t_first, header_stamped=False)
+    return AudioChunk(samples, sr, _unstamped_t_first(len(samples), sr, receive_time, previous_end, max_lag_s), False)
 
 
-def chunk_to_float32(samples: np.ndarray) -> Float32MultiArray:
-    frames = np.asarray(samples, dtype=np.float32)
+float32_to_chunk = multiarray_to_chunk  # the Float32MultiArray reader of earlier releases
+
+
+def _multiarray(samples: np.ndarray, msg_type, dtype):
+    frames = np.asarray(samples)
     if frames.ndim == 1:
         frames = frames[:, None]
     n, ch = frames.shape
-    msg = Float32MultiArray()
+    from std_msgs.msg import MultiArrayDimension
+
+    msg = msg_type()
     msg.layout.dim = [MultiArrayDimension(label="samples", size=n, stride=n * ch),
                       MultiArrayDimension(label="channels", size=ch, stride=ch)]
-    msg.data = np.ascontiguousarray(frames).ravel()
+    msg.data = np.ascontiguousarray(frames, dtype=dtype).ravel()
     return msg
 
 
-def audio_common_to_chunk(msg, info) -> AudioChunk:
-    """AudioDataStamped (+ the latest AudioInfo) -> AudioChunk stamped by its header."""
-    if info is None:
-        raise InputError("no AudioInfo received yet on audio_info: cannot interpret PCM bytes")
-    coding = (info.coding_format or "").lower()
-    if coding not in _RAW_CODINGS:
-        raise InputError(f"audio coding {info.coding_format!r} is not raw PCM (expected wave/raw)")
-    fmt = (info.sample_format or "").upper()
-    if fmt not in _PCM_FORMATS:
-        raise InputError(f"audio sample format {info.sample_format!r} unsupported; expected one of {sorted(_PCM_FORMATS)}")
-    channels = int(info.channels)
-    if channels < 1:
-        raise InputError(f"AudioInfo says {channels} channels")
-    dtype = _PCM_FORMATS[fmt]
-    raw = bytes(msg.audio.data)
-    frame_bytes = dtype.itemsize * channels
-    if not raw or len(raw) % frame_bytes:
-        raise InputError(f"audio chunk of {len(raw)} bytes is not a whole number of {fmt} x{channels} frames")
-    pcm = np.frombuffer(raw, dtype).reshape(-1, channels)
-    samples = pcm.astype(np.float32) / float(np.iinfo(dtype).max) if dtype.kind == "i" else pcm.astype(np.float32)
-    stamp = stamp_seconds(msg.header.stamp)
-    if stamp == 0:
-        raise InputError("AudioDataStamped has a zero header stamp (capture time unknown)")
-    return AudioChunk(_finite(samples), check_rate(info.sample_rate), stamp, header_stamped=True)
+def chunk_to_float32(samples: np.ndarray):
+    from std_msgs.msg import Float32MultiArray
+
+    return _multiarray(np.asarray(samples, np.float32), Float32MultiArray, np.float32)
 
 
-def chunk_to_audio_common(samples: np.ndarray, header):
-    """float32 frames -> AudioDataStamped carrying F32LE PCM (pair with ``audio_info_msg``)."""
-    msg = AudioDataStamped()
-    msg.header = header
-    msg.audio.data = np.ascontiguousarray(samples, dtype="<f4").tobytes()
-    return msg
+def chunk_to_int16(samples: np.ndarray):
+    from std_msgs.msg import Int16MultiArray
+
+    return _multiarray(float_to_s16(samples), Int16MultiArray, np.int16)
 
 
-def audio_info_msg(sample_rate: int, channels: int):
-    info = AudioInfo()
-    info.channels = int(channels)
-    info.sample_rate = int(sample_rate)
-    info.sample_format = "F32LE"
-    info.coding_format = "wave"
-    info.bitrate = int(sample_rate * channels * 32)
-    return info
+def float_to_s16(samples: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(np.asarray(samples, np.float32) * 32768.0), -32768, 32767).astype(np.int16)
+
+
+class _Mp3Stream:
+    """Incremental mp3 decoder (PyAV) for the byte stream of consecutive AudioData messages."""
+
+    def __init__(self):
+        import av
+
+        self._codec = av.CodecContext.create("mp3", "r")
+
+    def decode(self, raw: bytes) -> tuple[np.ndarray, int] | None:
+        frames = []
+        rate = None
+        for packet in self._codec.parse(raw):
+            for frame in self._codec.decode(packet):
+                pcm = frame.to_ndarray()  # planar (channels, n) or packed (1, n*channels)
+                channels = len(frame.layout.channels)
+                pcm = pcm.T if frame.format.is_planar else pcm.reshape(-1, channels)
+                frames.append(pcm_to_float(np.ascontiguousarray(pcm)))
+                rate = frame.sample_rate
+        if not frames:
+            return None  # the decoder needs more bytes before it emits a frame
+        return np.concatenate(frames), int(rate)
+
+
+class AudioDecoder:
+    """Turns the messages of one transport into AudioChunks, keeping the stream's format state.
+
+    ``info(msg)`` takes a ros-drivers ``AudioInfo`` (the mgonzs13 one travels inside each
+    message) and returns a description of what changed when the format changed mid-stream
+    (the audio ring resets itself when the rate or channel count of its chunks changes). ``decode(msg, receive_time)``
+    returns an AudioChunk or None (mp3 bytes that do not complete a frame yet) and raises
+    InputError for anything unusable. ``notices`` collects one-time explanations (mp3
+    decoding) for the caller to log.
+    """
+
+    def __init__(self, transport: str, sample_rate: int = 16000, max_lag_s: float = 1.0):
+        self.transport = resolve_transport(transport)
+        self.declared_rate = check_rate(sample_rate)
+        self.max_lag_s = max_lag_s
+        self.current_info = None
+        self.previous_end: float | None = None
+        self.notices: list[str] = []
+        self._mp3: _Mp3Stream | None = None
+        msgs = audio_msgs()
+        std = importlib.import_module("std_msgs.msg")
+        self.msg_type = {"audio_common_stamped": lambda: msgs.AudioDataStamped, "audio_common": lambda: msgs.AudioData,
+                         "audio_stamped": lambda: msgs.AudioStamped, "int16": lambda: std.Int16MultiArray,
+                         "float32": lambda: std.Float32MultiArray}[self.transport]()
+        self.info_type = msgs.AudioInfo if self.transport in ("audio_common_stamped", "audio_common") else None
+        self.stamped = self.transport in ("audio_common_stamped", "audio_stamped")
+
+    def reset(self) -> None:
+        """Forget stream continuity (after a clock jump); the format state stays."""
+        self.previous_end = None
+
+    # ------------------------------------------------------------------ ros-drivers AudioInfo
+    def info(self, msg) -> str | None:
+        previous, self.current_info = self.current_info, msg
+        self._mp3 = None if (msg.coding_format or "").lower() != "mp3" else self._mp3
+        if previous is None:
+            return None
+        keys = ("channels", "sample_rate", "sample_format", "coding_format")
+        changed = [f"{k} {getattr(previous, k)!r} -> {getattr(msg, k)!r}" for k in keys if getattr(previous, k) != getattr(msg, k)]
+        return ", ".join(changed) or None
+
+    def _pcm_from_info(self, raw: bytes) -> tuple[np.ndarray, int]:
+        info = self.current_info
+        if info is None:
+            raise InputError("no AudioInfo received yet on 'audio_info': cannot interpret the PCM bytes. The driver "
+                             "latches it (transient-local): check that it runs and that 'audio_info' is remapped "
+                             "beside 'audio' (e.g. /audio/audio_info)")
+        coding = (info.coding_format or "").lower()
+        if coding == "mp3":
+            return self._decode_mp3(raw)
+        if coding not in _RAW_CODINGS:
+            raise InputError(f"audio coding {info.coding_format!r} cannot be read; {DRIVER_HINT}")
+        fmt = (info.sample_format or "").upper()
+        if fmt not in _PCM_FORMATS:
+            raise InputError(f"sample format {info.sample_format!r} unsupported; use one of {', '.join(_PCM_FORMATS)} "
+                             "(audio_capture_node sample_format:=S16LE)")
+        channels = int(info.channels)
+        if channels < 1:
+            raise InputError(f"AudioInfo says {channels} channels")
+        width = 3 if fmt == "S24LE" else np.dtype(_PCM_FORMATS[fmt]).itemsize
+        if not raw or len(raw) % (width * channels):
+            raise InputError(f"audio chunk of {len(raw)} bytes is not a whole number of {fmt} x{channels} frames")
+        if fmt == "S24LE":  # widen to int32 (low byte zero): same full scale as S32
+            b = np.frombuffer(raw, np.uint8).reshape(-1, 3)
+            data = (b[:, 0].astype(np.int32) << 8 | b[:, 1].astype(np.int32) << 16 | b[:, 2].astype(np.int8).astype(np.int32) << 24)
+        else:
+            data = np.frombuffer(raw, _PCM_FORMATS[fmt]).astype(np.dtype(_PCM_FORMATS[fmt]).newbyteorder("="))
+        return _frames(data, channels, "AudioInfo"), check_rate(info.sample_rate)
+
+    def _decode_mp3(self, raw: bytes) -> tuple[np.ndarray, int] | None:
+        if self._mp3 is None:
+            try:
+                self._mp3 = _Mp3Stream()
+            except ImportError:
+                raise InputError(f"audio is mp3 and PyAV is not installed to decode it; {DRIVER_HINT}") from None
+            self.notices.append(f"audio arrives as mp3: decoding it with PyAV (adds the encoder's delay); {DRIVER_HINT}")
+        try:
+            return self._mp3.decode(raw)
+        except Exception as exc:  # noqa: BLE001 - PyAV raises its own error classes on corrupt data
+            self._mp3 = None
+            raise InputError(f"mp3 chunk could not be decoded ({type(exc).__name__}: {exc}); {DRIVER_HINT}") from None
+
+    # ------------------------------------------------------------------ decoding
+    def decode(self, msg, receive_time: float) -> AudioChunk | None:
+        if self.transport == "audio_common_stamped":
+            pcm = self._pcm_from_info(bytes(msg.audio.data))
+            stamp = self._header_stamp(msg)
+        elif self.transport == "audio_common":
+            pcm, stamp = self._pcm_from_info(bytes(msg.data)), None
+        elif self.transport == "audio_stamped":
+            pcm, stamp = self._mgonzs13(msg.audio), self._header_stamp(msg)
+        else:
+            chunk = multiarray_to_chunk(msg, self.declared_rate, receive_time, self.previous_end, self.max_lag_s)
+            self.previous_end = chunk.t_first + chunk.duration
+            return chunk
+        if pcm is None:
+            return None
+        samples, sr = pcm
+        if stamp is None:
+            stamp = _unstamped_t_first(len(samples), sr, receive_time, self.previous_end, self.max_lag_s)
+        chunk = AudioChunk(samples, sr, stamp, header_stamped=self.stamped)
+        self.previous_end = chunk.t_first + chunk.duration
+        return chunk
+
+    @staticmethod
+    def _header_stamp(msg) -> float:
+        stamp = stamp_seconds(msg.header.stamp)
+        if stamp == 0:
+            raise InputError("audio message has a zero header stamp (capture time unknown): the publisher must stamp "
+                             "its chunks, or use the unstamped transport")
+        return stamp
+
+    def _mgonzs13(self, audio) -> tuple[np.ndarray, int]:
+        info = audio.info
+        field = _PA_FORMATS.get(int(info.format))
+        if field is None:
+            name = _PA_NAMES.get(int(info.format), "unknown")
+            raise InputError(f"AudioInfo.format {info.format} ({name}) unsupported; publish paInt16 (8) or paFloat32 (1)")
+        data = np.asarray(getattr(audio.audio_data, field))
+        return _frames(data, int(info.channels), "AudioInfo"), check_rate(info.rate)
+
+
+class AudioEncoder:
+    """The publishing side of a transport (mic_node, playback, tests): float32 frames -> messages."""
+
+    def __init__(self, transport: str, sample_rate: int, channels: int = 1):
+        self.transport = resolve_transport(transport)
+        self.sample_rate, self.channels = int(sample_rate), int(channels)
+        decoder = AudioDecoder(self.transport, sample_rate)
+        self.msg_type, self.info_type, self.stamped = decoder.msg_type, decoder.info_type, decoder.stamped
+
+    def info_msg(self):
+        """ros-drivers AudioInfo for S16LE wave, as audio_capture_node with format:=wave sends it."""
+        info = audio_msgs().AudioInfo()
+        info.channels = self.channels
+        info.sample_rate = self.sample_rate
+        info.sample_format = "S16LE"
+        info.coding_format = "wave"
+        info.bitrate = self.sample_rate * self.channels * 16
+        return info
+
+    def encode(self, samples: np.ndarray, header):
+        frames = np.asarray(samples, np.float32)
+        frames = frames[:, None] if frames.ndim == 1 else frames
+        if self.transport == "float32":
+            return chunk_to_float32(frames)
+        if self.transport == "int16":
+            return chunk_to_int16(frames)
+        msgs = audio_msgs()
+        if self.transport == "audio_stamped":
+            msg = msgs.AudioStamped()
+            msg.header = header
+            msg.audio.info.format, msg.audio.info.channels = 8, frames.shape[1]  # paInt16
+            msg.audio.info.rate, msg.audio.info.chunk = self.sample_rate, len(frames)
+            msg.audio.audio_data.int16_data = float_to_s16(frames).ravel()
+            return msg
+        data = msgs.AudioData()
+        data.data = float_to_s16(frames).astype("<i2").tobytes()
+        if self.transport == "audio_common":
+            return data
+        msg = msgs.AudioDataStamped()
+        msg.header, msg.audio = header, data
+        return msg

@@ -38,21 +38,18 @@ class MicNode(Node):
     def __init__(self, cfg: dict[str, dict[str, Any]], node_name: str = "mic_node", **kwargs):
         super().__init__(node_name, **kwargs)
         self.values = declare(self, mic_specs(cfg))
-        self.transport = at.resolve_transport(self.values["transport"])
         self.warnings = ThrottledWarnings(self.get_logger(), 5.0)
         self.sample_rate, self.channels = self.values["sample_rate"], self.values["channels"]
+        self.encoder = at.AudioEncoder(self.values["transport"], self.sample_rate, self.channels)
+        self.transport = self.encoder.transport
         self.blocksize = max(1, int(round(self.values["chunk_s"] * self.sample_rate)))
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        if self.transport == "audio_common":
-            self.pub = self.create_publisher(at.AudioDataStamped, "audio", reliable)
+        self.pub = self.create_publisher(self.encoder.msg_type, "audio", reliable)
+        if self.encoder.info_type is not None:
             info_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-            self.info_pub = self.create_publisher(at.AudioInfo, "audio_info", info_qos)
-            # Periodic as well as latched: volatile subscribers that join late still learn the format.
-            self.create_timer(1.0, lambda: self.info_pub.publish(at.audio_info_msg(self.sample_rate, self.channels)))
-        else:
-            from std_msgs.msg import Float32MultiArray
-
-            self.pub = self.create_publisher(Float32MultiArray, "audio", reliable)
+            self.info_pub = self.create_publisher(self.encoder.info_type, "audio_info", info_qos)
+            # Periodic as well as latched, like audio_capture_node: volatile subscribers that join late still learn the format.
+            self.create_timer(1.0, lambda: self.info_pub.publish(self.encoder.info_msg()))
         self._blocks: queue.Queue = queue.Queue(maxsize=100)
         self._stream = None
         self._last_block = time.monotonic()
@@ -139,11 +136,8 @@ class MicNode(Node):
             if self._prev_end is not None and stamp < self._prev_end:
                 stamp = self._prev_end  # clock jitter must never make chunks overlap or go backwards
             self._prev_end = stamp + len(samples) / self.sample_rate
-            if self.transport == "audio_common":
-                header = Header(stamp=to_stamp(stamp, Time), frame_id=self.values["frame_id"])
-                self.pub.publish(at.chunk_to_audio_common(samples, header))
-            else:
-                self.pub.publish(at.chunk_to_float32(samples))
+            header = Header(stamp=to_stamp(stamp, Time), frame_id=self.values["frame_id"])
+            self.pub.publish(self.encoder.encode(samples, header))
             self.published += 1
 
     def shutdown(self) -> None:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Float32MultiArray, Header
+from std_msgs.msg import Header
 
 from avs_core import assets
 from avs_core.audio.frontend import read_audio, resample, to_mono_float
@@ -25,6 +25,9 @@ from avs_core.media import read_video
 
 from . import audio_transport as at
 from .conversions import numpy_to_image_msg, rgb_to_compressed_msg, stamp_seconds, to_stamp
+
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 @dataclass
@@ -83,20 +86,21 @@ class Player:
     """Publishes a Scene on ``image`` and ``audio`` topics of ``node`` from a background thread."""
 
     def __init__(self, node, image_topic: str = "image", audio_topic: str = "audio", compressed: bool = False,
-                 audio_transport: str = "float32", reliable: bool = False, chunk_s: float = 0.1, frame_id: str = "camera"):
+                 audio_transport: str = "float32", reliable: bool = False, chunk_s: float = 0.1, frame_id: str = "camera",
+                 sample_rate: int = 16000, channels: int = 1):
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE) if reliable else qos_profile_sensor_data
         self.node = node
         self.compressed = compressed
-        self.transport = at.resolve_transport(audio_transport)
         self.chunk_s = chunk_s
         self.frame_id = frame_id
         self.image_pub = node.create_publisher(CompressedImage if compressed else Image, image_topic, qos)
-        if self.transport == "audio_common":
-            self.audio_pub = node.create_publisher(at.AudioDataStamped, audio_topic, qos)
-            self.info_pub = node.create_publisher(at.AudioInfo, audio_topic.rsplit("/", 1)[0] + "/audio_info"
-                                                  if "/" in audio_topic else "audio_info", 10)
-        else:
-            self.audio_pub = node.create_publisher(Float32MultiArray, audio_topic, qos)
+        self.encoder = at.AudioEncoder(audio_transport, sample_rate, channels)
+        self.transport = self.encoder.transport
+        self.audio_pub = node.create_publisher(self.encoder.msg_type, audio_topic, qos)
+        if self.encoder.info_type is not None:  # latched beside the audio topic, as audio_capture_node does
+            info_topic = audio_topic.rsplit("/", 1)[0] + "/audio_info" if "/" in audio_topic else "audio_info"
+            self.info_pub = node.create_publisher(self.encoder.info_type, info_topic, LATCHED)
+            self.info_pub.publish(self.encoder.info_msg())
         self.sent_stamps: list[float] = []  # frame stamps (header value as float), in publish order
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -114,11 +118,9 @@ class Player:
         self.sent_stamps.append(stamp_seconds(header.stamp))  # as subscribers will compute it, bit for bit
 
     def publish_audio(self, samples: np.ndarray, first_sample_stamp: float, sample_rate: int) -> None:
-        if self.transport == "audio_common":
-            self.info_pub.publish(at.audio_info_msg(sample_rate, 1 if samples.ndim == 1 else samples.shape[1]))
-            self.audio_pub.publish(at.chunk_to_audio_common(samples, self.header(first_sample_stamp)))
-        else:
-            self.audio_pub.publish(at.chunk_to_float32(samples))
+        if sample_rate != self.encoder.sample_rate:
+            raise ValueError(f"this Player publishes {self.encoder.sample_rate} Hz audio, got {sample_rate} Hz")
+        self.audio_pub.publish(self.encoder.encode(samples, self.header(first_sample_stamp)))
 
     def play(self, scene: Scene, seconds: float, camera_hz: float | None = None, frames: bool = True) -> None:
         """Publish ``seconds`` of ``scene`` in real time (blocking); camera at ``camera_hz`` (default scene fps)."""

@@ -4,10 +4,11 @@
 ``ros_drivers`` and ``mgonzs13`` each hold a package named ``audio_common_msgs`` (with
 different messages, as on real robots), ``vision`` holds ``vision_msgs``. One process
 can import only one ``audio_common_msgs``: the test process uses ``ros_drivers``
-(``activate``), child processes get either through ``env``.
+(``activated``), child processes get either through ``env``.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
@@ -48,22 +49,34 @@ def env(audio_variant: str, base: dict[str, str] | None = None) -> dict[str, str
     return out
 
 
-def activate(audio_variant: str = "ros_drivers") -> None:
-    """Make this process import the fixture packages (call before anything imports audio_common_msgs).
+@contextlib.contextmanager
+def activated(audio_variant: str = "ros_drivers"):
+    """Import the fixture packages in this process while the context lasts.
 
-    rosidl loads each package's typesupport libraries by bare file name at first use; the
-    dynamic linker read LD_LIBRARY_PATH when this process started, so the libraries are
-    loaded here once and later loads by the same name find them.
+    Only ``sys.path`` changes (never ``os.environ``: child nodes of other tests must keep
+    their own environment), and on exit the modules are forgotten again, so tests that run
+    later in the session see no audio_common_msgs. rosidl loads each package's typesupport
+    libraries by bare file name; the dynamic linker read LD_LIBRARY_PATH when this process
+    started, so they are loaded here first and later loads by the same name find them. One
+    process can hold only one variant's libraries: the other runs in a child (``env``).
     """
-    loaded = sys.modules.get("audio_common_msgs")
-    wanted = PREFIXES / audio_variant
-    if loaded is not None and not str(getattr(loaded, "__file__", "")).startswith(str(wanted)):
-        raise RuntimeError(f"audio_common_msgs already imported from {loaded.__file__}, not the {audio_variant} fixture")
-    for name, value in env(audio_variant).items():
-        os.environ[name] = value
-    for path in reversed(_paths(audio_variant)["PYTHONPATH"]):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    for lib_dir in _paths(audio_variant)["LD_LIBRARY_PATH"]:
-        for lib in sorted(Path(lib_dir).glob("lib*.so")):
-            ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+    from avs_ros import audio_transport
+
+    libs = [lib for d in _paths(audio_variant)["LD_LIBRARY_PATH"] for lib in sorted(Path(d).glob("lib*.so"))]
+    loaded = getattr(activated, "_variant", None)
+    if loaded not in (None, audio_variant):
+        raise RuntimeError(f"this process already loaded the {loaded} audio_common_msgs libraries")
+    activated._variant = audio_variant
+    for lib in libs:
+        ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+    paths = _paths(audio_variant)["PYTHONPATH"]
+    sys.path[:0] = paths
+    audio_transport.audio_msgs.cache_clear()
+    try:
+        yield audio_transport.audio_msgs()
+    finally:
+        for path in paths:
+            sys.path.remove(path)
+        for name in [m for m in sys.modules if m.split(".")[0] in ("audio_common_msgs", "vision_msgs")]:
+            del sys.modules[name]
+        audio_transport.audio_msgs.cache_clear()

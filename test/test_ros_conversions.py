@@ -1,14 +1,22 @@
 """Message <-> numpy conversions and config/parameter handling (ROS message types, no DDS)."""
 from __future__ import annotations
 
+import os
+import struct
+import subprocess
+import sys
+
+import msg_fixtures
 import numpy as np
 import pytest
+from conftest import require_package
 
-pytest.importorskip("rclpy", reason="ROS 2 Python packages not importable (requirements-ros.txt or a sourced ROS 2)")
+require_package("rclpy", "ROS 2 Python packages (requirements-ros.txt or a sourced ROS 2)")
 
 from builtin_interfaces.msg import Time  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
-from std_msgs.msg import Header  # noqa: E402
+from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402
+from std_msgs.msg import Header, Int16MultiArray  # noqa: E402
 
 from avs_core.errors import ConfigError, InputError  # noqa: E402
 from avs_ros import audio_transport as at  # noqa: E402
@@ -98,41 +106,179 @@ def test_stamps_round_trip_to_the_nanosecond():
 
 def test_float32_audio_layout_is_validated_and_stamped_by_arrival():
     frames = RNG.normal(0, 0.1, (1600, 2)).astype(np.float32)
-    chunk = at.float32_to_chunk(at.chunk_to_float32(frames), 16000, receive_time=100.0)
+    chunk = at.multiarray_to_chunk(at.chunk_to_float32(frames), 16000, receive_time=100.0)
     np.testing.assert_array_equal(chunk.samples, frames)
     assert chunk.t_first == pytest.approx(99.9) and not chunk.header_stamped
     # A burst: the next chunk "arrived" only 10 ms later but continues the previous one.
-    follow = at.float32_to_chunk(at.chunk_to_float32(frames), 16000, 100.01, previous_end=100.0)
+    follow = at.multiarray_to_chunk(at.chunk_to_float32(frames), 16000, 100.01, previous_end=100.0)
     assert follow.t_first == 100.0
     bad = at.chunk_to_float32(frames)
     bad.layout.dim[1].size = 3
     with pytest.raises(InputError, match="layout says"):
-        at.float32_to_chunk(bad, 16000, 1.0)
+        at.multiarray_to_chunk(bad, 16000, 1.0)
     with pytest.raises(InputError, match="NaN/inf"):
-        at.float32_to_chunk(at.chunk_to_float32(np.array([0.0, np.nan], np.float32)), 16000, 1.0)
+        at.multiarray_to_chunk(at.chunk_to_float32(np.array([0.0, np.nan], np.float32)), 16000, 1.0)
     with pytest.raises(InputError, match="outside"):
-        at.float32_to_chunk(at.chunk_to_float32(frames), 1000, 1.0)
+        at.multiarray_to_chunk(at.chunk_to_float32(frames), 500, 1.0)
 
 
-def test_audio_common_transport_when_installed():
-    if at.AudioDataStamped is None:
-        with pytest.raises(InputError, match="audio_common_msgs is not installed"):
-            at.resolve_transport("audio_common")
-        assert at.resolve_transport("auto") == "float32"
-        pytest.skip("audio_common_msgs not installed (apt install ros-$ROS_DISTRO-audio-common-msgs)")
-    samples = RNG.normal(0, 0.1, (800, 1)).astype(np.float32)
-    msg = at.chunk_to_audio_common(samples, HEADER)
-    chunk = at.audio_common_to_chunk(msg, at.audio_info_msg(16000, 1))
-    np.testing.assert_array_equal(chunk.samples, samples)
-    assert chunk.t_first == stamp_seconds(HEADER.stamp) and chunk.header_stamped
-    with pytest.raises(InputError, match="AudioInfo"):
-        at.audio_common_to_chunk(msg, None)
+def test_int16_multiarray_as_hobby_nodes_publish_it():
+    # ros2_whisper-style: mono, empty layout, raw int16 values; full scale is 2^15.
+    msg = Int16MultiArray(data=[16384, -16384, -32768, 0])
+    chunk = at.AudioDecoder("int16", 16000).decode(msg, receive_time=50.0)
+    np.testing.assert_array_equal(chunk.samples[:, 0], [0.5, -0.5, -1.0, 0.0])
+    assert chunk.t_first == pytest.approx(50.0 - 4 / 16000)
+
+
+# ---------------------------------------------------------------- audio_common_msgs, real message classes
+PCM = [16384, -16384, 8192, -32768, 0, 32767]  # interleaved stereo S16LE
+
+
+def _ros_drivers_info(msgs, rate=16000, channels=2, fmt="S16LE", coding="wave"):
+    return msgs.AudioInfo(channels=channels, sample_rate=rate, sample_format=fmt, bitrate=rate * channels * 16,
+                          coding_format=coding)
+
+
+@pytest.fixture(scope="module")
+def ros_drivers():
+    with msg_fixtures.activated("ros_drivers") as msgs:
+        yield msgs
+
+
+def test_ros_drivers_variant_is_detected_by_its_fields(ros_drivers):
+    assert ros_drivers.variant == "ros_drivers"
+    assert at.resolve_transport("auto") == "audio_common_stamped"
+    with pytest.raises(InputError, match="ros_drivers variant"):
+        at.resolve_transport("audio_stamped")
+    assert at.type_name(ros_drivers.AudioDataStamped) == "audio_common_msgs/msg/AudioDataStamped"
+    assert at.transport_for_type("audio_common_msgs/msg/AudioData") == "audio_common"
+
+
+def test_audio_data_stamped_s16le_after_dds_serialization(ros_drivers):
+    msg = ros_drivers.AudioDataStamped(header=Header(stamp=Time(sec=7, nanosec=250_000_000), frame_id="mic"))
+    msg.audio.data = struct.pack("<6h", *PCM)
+    msg = deserialize_message(serialize_message(msg), ros_drivers.AudioDataStamped)  # the CDR a robot sends
+    decoder = at.AudioDecoder("audio_common_stamped")
+    with pytest.raises(InputError, match="audio_info"):
+        decoder.decode(msg, receive_time=9.0)
+    assert decoder.info(_ros_drivers_info(ros_drivers)) is None
+    chunk = decoder.decode(msg, receive_time=9.0)
+    np.testing.assert_array_equal(chunk.samples, np.array(PCM, np.float32).reshape(3, 2) / 32768)
+    assert (chunk.sample_rate, chunk.t_first, chunk.header_stamped) == (16000, 7.25, True)
+    change = decoder.info(_ros_drivers_info(ros_drivers, rate=44100))
+    assert "sample_rate 16000 -> 44100" in change
+    msg.header.stamp = Time()
+    with pytest.raises(InputError, match="zero header stamp"):
+        decoder.decode(msg, 9.0)
+
+
+def test_unstamped_audio_data_is_stamped_at_receipt_minus_duration(ros_drivers):
+    decoder = at.AudioDecoder("audio_common")
+    decoder.info(_ros_drivers_info(ros_drivers, channels=1))
+    chunk = decoder.decode(ros_drivers.AudioData(data=struct.pack("<1600h", *([1000] * 1600))), receive_time=20.0)
+    assert chunk.t_first == pytest.approx(19.9) and not chunk.header_stamped
+    assert chunk.samples.shape == (1600, 1) and chunk.samples[0, 0] == pytest.approx(1000 / 32768)
+
+
+def test_s24le_and_unsupported_codings(ros_drivers):
+    decoder = at.AudioDecoder("audio_common")
+    decoder.info(_ros_drivers_info(ros_drivers, channels=1, fmt="S24LE"))
+    # 0x400000 = 2^22 is half of the 24-bit full scale 2^23; 0x800000 is its most negative value.
+    chunk = decoder.decode(ros_drivers.AudioData(data=bytes([0, 0, 0x40, 0, 0, 0x80])), 5.0)
+    np.testing.assert_array_equal(chunk.samples[:, 0], [0.5, -1.0])
+    with pytest.raises(InputError, match="not a whole number"):
+        decoder.decode(ros_drivers.AudioData(data=bytes(4)), 5.0)
+    decoder.info(_ros_drivers_info(ros_drivers, coding="opus"))
+    with pytest.raises(InputError, match="format:=wave"):
+        decoder.decode(ros_drivers.AudioData(data=bytes(64)), 5.0)
+
+
+def _mp3_bytes(tone_hz: float, seconds: float, rate: int = 16000) -> bytes:
+    import av
+
+    codec = av.CodecContext.create("libmp3lame", "w")
+    codec.sample_rate, codec.layout, codec.format = rate, "mono", "s16p"
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = (0.5 * np.sin(2 * np.pi * tone_hz * t) * 32767).astype(np.int16)
+    out = b""
+    for i in range(0, len(pcm), 1152):
+        frame = av.AudioFrame.from_ndarray(pcm[None, i:i + 1152], format="s16p", layout="mono")
+        frame.sample_rate = rate
+        out += b"".join(bytes(p) for p in codec.encode(frame))
+    return out + b"".join(bytes(p) for p in codec.encode(None))
+
+
+def test_mp3_chunks_are_decoded_with_one_notice(ros_drivers):
+    data = _mp3_bytes(440.0, 2.0)
+    decoder = at.AudioDecoder("audio_common")
+    decoder.info(_ros_drivers_info(ros_drivers, channels=1, fmt="", coding="mp3"))
+    chunks = [decoder.decode(ros_drivers.AudioData(data=data[i:i + 500]), 10.0 + i / 4000) for i in range(0, len(data), 500)]
+    samples = np.concatenate([c.samples[:, 0] for c in chunks if c is not None])
+    assert len(decoder.notices) == 1 and "format:=wave" in decoder.notices[0]
+    assert abs(len(samples) - 32000) <= 2 * 1152  # the codec's priming/padding
+    spectrum = np.abs(np.fft.rfft(samples[4000:20000]))
+    assert np.fft.rfftfreq(16000, 1 / 16000)[np.argmax(spectrum)] == pytest.approx(440.0, abs=2.0)
+
+
+def test_encoder_and_decoder_agree_for_every_ros_drivers_transport(ros_drivers):
+    frames = RNG.uniform(-0.9, 0.9, (800, 2)).astype(np.float32)
+    for transport in ("audio_common_stamped", "audio_common", "int16", "float32"):
+        encoder = at.AudioEncoder(transport, 16000, channels=2)
+        decoder = at.AudioDecoder(transport, 16000)
+        if encoder.info_type is not None:
+            decoder.info(encoder.info_msg())
+        msg = encoder.encode(frames, HEADER)
+        assert isinstance(msg, encoder.msg_type) and isinstance(msg, decoder.msg_type)
+        chunk = decoder.decode(deserialize_message(serialize_message(msg), encoder.msg_type), 100.0)
+        np.testing.assert_allclose(chunk.samples, frames, atol=1 / 32768 if transport != "float32" else 0)
+        assert chunk.header_stamped == (transport == "audio_common_stamped")
+
+
+MGONZS13_CHECK = """
+import struct, numpy as np
+from rclpy.serialization import serialize_message, deserialize_message
+from avs_core.errors import InputError
+from avs_ros import audio_transport as at
+from std_msgs.msg import Header
+from builtin_interfaces.msg import Time
+msgs = at.audio_msgs()
+assert msgs.variant == "mgonzs13", msgs.variant
+assert at.resolve_transport("auto") == "audio_stamped"
+assert at.available_transports() == ["audio_stamped", "float32", "int16"]
+msg = msgs.AudioStamped(header=Header(stamp=Time(sec=3, nanosec=500_000_000)))
+msg.audio.info.format, msg.audio.info.channels, msg.audio.info.rate, msg.audio.info.chunk = 8, 2, 16000, 3  # paInt16
+msg.audio.audio_data.int16_data = [16384, -16384, 8192, -32768, 0, 32767]
+msg = deserialize_message(serialize_message(msg), msgs.AudioStamped)
+chunk = at.AudioDecoder("audio_stamped").decode(msg, receive_time=9.0)
+np.testing.assert_array_equal(chunk.samples, np.array([16384, -16384, 8192, -32768, 0, 32767], np.float32).reshape(3, 2) / 32768)
+assert (chunk.t_first, chunk.sample_rate, chunk.header_stamped) == (3.5, 16000, True)
+msg.audio.info.format, msg.audio.audio_data.float32_data = 1, [0.25, -0.25]  # paFloat32
+assert at.AudioDecoder("audio_stamped").decode(msg, 9.0).samples.tolist() == [[0.25, -0.25]]
+msg.audio.info.format = 4  # paInt24: no field carries it
+try:
+    at.AudioDecoder("audio_stamped").decode(msg, 9.0)
+    raise AssertionError("paInt24 accepted")
+except InputError as exc:
+    assert "paInt24" in str(exc)
+frames = np.random.default_rng(0).uniform(-0.9, 0.9, (400, 1)).astype(np.float32)
+enc = at.AudioEncoder("audio_stamped", 16000)
+out = at.AudioDecoder("audio_stamped").decode(enc.encode(frames, msg.header), 9.0)
+np.testing.assert_allclose(out.samples, frames, atol=1 / 32768)
+print("MGONZS13 OK")
+"""
+
+
+def test_mgonzs13_audio_stamped_in_a_process_with_that_variant():
+    env = dict(os.environ, **msg_fixtures.env("mgonzs13"))
+    env["PYTHONPATH"] = os.pathsep.join([str(msg_fixtures.ROOT), env["PYTHONPATH"]])
+    result = subprocess.run([sys.executable, "-c", MGONZS13_CHECK], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "MGONZS13 OK" in result.stdout, result.stderr[-3000:]
 
 
 def test_config_file_gives_declared_specs_with_ranges():
     cfg = params.load_config(params.DEFAULT_CONFIG)
     specs = {s.name: s for s in params.node_specs(cfg)}
-    assert specs["qos"].default == "sensor_data" and not specs["qos"].runtime
+    assert not specs["qos"].runtime
     assert specs["pipeline.mask_threshold"].runtime and specs["pipeline.mask_threshold"].range == (0.0, 1.0)
     assert specs["audio.sample_rate"].default == 16000
     assert "outside" in specs["pipeline.window_s"].check(20.0)
