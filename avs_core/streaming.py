@@ -130,14 +130,30 @@ class AudioRing:
             t_start = t_end - n / sr
             out = np.zeros((n, ch), dtype=np.float32)
             filled = 0
-            for chunk in self._chunks:
-                offset = int(round((chunk.t_first - t_start) * sr))
-                lo, hi = max(0, offset), min(n, offset + len(chunk.samples))
-                if hi <= lo:
-                    continue
+            for chunk, offset, lo, hi in self._overlaps(t_start, n):
                 out[lo:hi] = chunk.samples[lo - offset:hi - offset]
                 filled += hi - lo
         return AudioWindow(out, sr, t_start, t_end, min(1.0, filled / n))
+
+    def coverage(self, t_end: float, duration_s: float) -> float:
+        """``window(t_end, duration_s).coverage`` without copying samples (0 before the first chunk)."""
+        if duration_s <= 0:
+            raise InputError(f"window duration must be > 0 s, got {duration_s}")
+        with self._lock:
+            if self.sample_rate is None:
+                return 0.0
+            n = max(1, int(round(duration_s * self.sample_rate)))
+            filled = sum(hi - lo for _, _, lo, hi in self._overlaps(t_end - n / self.sample_rate, n))
+        return min(1.0, filled / n)
+
+    def _overlaps(self, t_start: float, n: int):
+        """(chunk, offset of its first sample in the window, lo, hi) for chunks overlapping the n-sample window."""
+        sr = self.sample_rate
+        for chunk in self._chunks:
+            offset = int(round((chunk.t_first - t_start) * sr))
+            lo, hi = max(0, offset), min(n, offset + len(chunk.samples))
+            if hi > lo:
+                yield chunk, offset, lo, hi
 
 
 def _as_frames(samples: np.ndarray) -> np.ndarray:
@@ -184,9 +200,22 @@ class LatestSlot(Generic[T]):
             item, self._item = self._item, None
             return item
 
+    def take_if(self, predicate) -> T | None:
+        """Take the waiting item only if ``predicate(item)`` holds (no wait); else leave it and return None."""
+        with self._cond:
+            if self._item is None or not predicate(self._item):
+                return None
+            item, self._item = self._item, None
+            return item
+
     def depth(self) -> int:
         with self._cond:
             return int(self._item is not None)
+
+    def reopen(self) -> None:
+        """Let ``get`` wait again after ``close`` (a restarted worker)."""
+        with self._cond:
+            self._closed = False
 
     def close(self) -> None:
         with self._cond:

@@ -1,22 +1,30 @@
 """avs_node: camera + microphone in, stamped sounding-object mask / heatmap / overlay / cues out.
 
-A lifecycle node: configure loads the pipeline and creates publishers, activate
-warms the model up, subscribes and starts the worker, deactivate stops them,
-cleanup frees the model. With ``autostart`` (default) it configures and activates
-itself, so it also runs where nobody drives lifecycle transitions.
+A lifecycle node: configure loads the pipeline and creates publishers (rolled back
+if it fails half-way), activate warms the model up, subscribes and starts the
+worker, deactivate stops them and waits for the worker, cleanup frees the model,
+the cue provider's child process and GPU memory. With ``autostart`` (default) it
+configures and activates itself, so it also runs where nobody drives lifecycle
+transitions.
 
-Threading: subscription callbacks only validate stamps, append audio to the ring
-and drop the newest frame into a capacity-1 slot; one worker thread decodes and
-runs inference on the freshest frame, so the executor never blocks on the model
-and a slow model drops frames instead of queueing them.
+The streaming logic (audio ring, latest-frame slot, audio wait, worker, stats)
+is ``avs_core.stream_processor.StreamProcessor``; this node only converts
+messages, feeds the processor from its subscription callbacks and publishes
+what the processor's worker hands to ``_on_output``. So the executor never
+blocks on the model and a slow model drops frames instead of queueing them.
+
+Input QoS (``qos``): ``auto`` (default) subscribes reliable when every publisher
+on the topic offers reliable, else best-effort, and re-evaluates as publishers
+come and go; ``sensor_data`` and ``reliable`` fix the profile.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
-import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import rclpy
@@ -29,8 +37,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, String
 
 from avs_core.errors import AVSError, ConfigError, InputError
-from avs_core.streaming import AudioRing, ChunkPacing, LatencyStats, LatestSlot, RateMeter
-from avs_core.types import Window
+from avs_core.stream_processor import StreamOutput, StreamProcessor, StreamSettings
+from avs_core.streaming import ChunkPacing
 
 from . import audio_transport as at
 from .conversions import check_image_msg, compressed_msg_to_rgb, image_msg_to_rgb, numpy_to_image_msg, stamp_seconds
@@ -45,12 +53,49 @@ try:  # rclpy >= Iron
 except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
+# Published topics (name, type), created at configure; add a row for a new output.
+OUTPUTS = (("mask", Image), ("heatmap", Image), ("overlay", Image), ("cues", String))
+QOS_LABEL = {"reliable": "reliable", "sensor_data": "best-effort (sensor_data)"}
+QOS_CHECK_PERIOD_S = 0.5  # how soon qos: auto follows a publisher that appeared or changed
+WORKER_JOIN_S = 10.0  # how long deactivate waits for the worker to finish its frame
+
 
 def input_qos(name: str, depth: int) -> QoSProfile:
     if name == "reliable":
         return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
-    profile = QoSProfile(**{k: getattr(qos_profile_sensor_data, k) for k in ("reliability", "durability", "history")}, depth=depth)
-    return profile
+    return QoSProfile(**{k: getattr(qos_profile_sensor_data, k) for k in ("reliability", "durability", "history")}, depth=depth)
+
+
+def auto_qos(publishers) -> str:
+    """'reliable' when every publisher offers reliable, else 'sensor_data' (best effort matches any publisher)."""
+    if publishers and all(p.qos_profile.reliability == ReliabilityPolicy.RELIABLE for p in publishers):
+        return "reliable"
+    return "sensor_data"
+
+
+def _offered(publishers) -> str:
+    names = sorted({getattr(p.qos_profile.reliability, "name", str(p.qos_profile.reliability)) for p in publishers})
+    return "/".join(names) or "none"
+
+
+@dataclass(frozen=True)
+class _Input:
+    role: str  # topic name before remapping: image, audio, audio_info
+    msg_type: type
+    callback: Callable
+    depth: int
+    fixed_qos: str | None = None  # profile used unless qos is auto
+
+
+@dataclass
+class _Subscribed:
+    input: _Input
+    sub: Any
+    qos: str  # key of QOS_LABEL
+
+
+def _decode(msg) -> np.ndarray:
+    return compressed_msg_to_rgb(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb(msg)
 
 
 def rss_mb() -> float:
@@ -71,56 +116,56 @@ class AvsNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.warnings = ThrottledWarnings(self.get_logger(), self.values["warn_interval_s"])
         self.pipeline = None
+        self.stream: StreamProcessor | None = None
         self._refresher = None
-        self._worker: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._subs: list = []
+        self._active = False
+        self._subs: dict[str, _Subscribed] = {}
         self._timers: list = []
         self._pubs: dict[str, Any] = {}
+        self._last_rx: dict[str, float | None] = {}
+        self._image_seq: dict[str, int] = {}
+        self._image_size: tuple[int, int] | None = None
+        self.lost = 0
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        from avs_core.pipeline import AVSPipeline
-
         try:
-            self.audio_transport = at.resolve_transport(self.values["audio.transport"])
-            self.pipeline = AVSPipeline.from_config(pipeline_from_parameters(self.values, self._cfg.get("pipeline", {})))
+            self._configure()
         except Exception as exc:  # noqa: BLE001 - AVSError names the missing asset/key; anything else is reported too
             self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
+            self._release()  # roll back: a retry starts from nothing (no duplicate publishers)
             return TransitionCallbackReturn.FAILURE
-        self.ring = AudioRing(capacity_s=self.values["audio.buffer_s"])
-        self.slot: LatestSlot = LatestSlot()
-        self.image_rate, self.audio_rate, self.sample_rate_meter = RateMeter(), RateMeter(), RateMeter()
-        self.pacing = ChunkPacing()
-        self.processed_rate = RateMeter()
-        self.latency, self.inference = LatencyStats(), LatencyStats()
-        self.stale = self.processed = self.lost = 0
-        self._image_seq: dict[str, int] = {}
-        self._last_stamp: float | None = None
-        self._audio_info = None
-        self._last_rx: dict[str, float | None] = {}
-        self._last_coverage: float | None = None
-        for name, kind in (("mask", Image), ("heatmap", Image), ("overlay", Image), ("cues", String)):
+        cues = self._refresher.provider.source if self._refresher is not None else "off"
+        self.get_logger().info(f"configured: model {self.values.get('pipeline.model')} on {self.pipeline.device}, "
+                               f"image {self.values['image_transport']}, audio {self.audio_transport}, qos {self.values['qos']}, "
+                               f"cues {cues}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _configure(self) -> None:
+        from avs_core.pipeline import AVSPipeline
+
+        # Publishers first, so a failure anywhere later exercises the rollback in on_configure.
+        for name, kind in OUTPUTS:
             self._pubs[name] = self.create_lifecycle_publisher(kind, name, 10)
         self._pubs["diagnostics"] = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.audio_transport = at.resolve_transport(self.values["audio.transport"])
+        self.pipeline = AVSPipeline.from_config(pipeline_from_parameters(self.values, self._cfg.get("pipeline", {})))
         if self.values["cue_refresh_s"] > 0:
             from avs_core.cues.providers import build_cue_provider
             from avs_core.cues.refresher import CueRefresher
 
             cues_cfg = self._cfg.get("cues") or {}
             top_k = int((cues_cfg.get("tagger") or {}).get("top_k", 10))
-            try:
-                # The tagger backend shares the pipeline's tagger: no second model in memory.
-                provider = build_cue_provider(cues_cfg, tag_fn=lambda samples, sr: self.pipeline.audio_tags(samples, sr, k=top_k))
-            except AVSError as exc:
-                self.get_logger().error(f"configure failed: scene cues: {exc}")
-                return TransitionCallbackReturn.FAILURE
+            # The tagger backend shares the pipeline's tagger: no second model in memory.
+            provider = build_cue_provider(cues_cfg, tag_fn=lambda samples, sr: self.pipeline.audio_tags(samples, sr, k=top_k))
             self._refresher = CueRefresher(provider, self.values["cue_refresh_s"])
-        cues = self._refresher.provider.source if self._refresher is not None else "off"
-        self.get_logger().info(f"configured: model {self.values.get('pipeline.model')} on {self.pipeline.device}, "
-                               f"image {self.values['image_transport']}, audio {self.audio_transport}, qos {self.values['qos']}, "
-                               f"cues {cues}")
-        return TransitionCallbackReturn.SUCCESS
+        self.stream = StreamProcessor(self.pipeline, decode=_decode, on_output=self._on_output,
+                                      settings=StreamSettings(), clock=self._now, warn=self.warnings.warn,
+                                      refresher=self._refresher, buffer_s=self.values["audio.buffer_s"])
+        self._apply_settings()
+        self.pacing = ChunkPacing()
+        self._audio_info = None
+        self.lost, self._image_seq, self._image_size = 0, {}, None
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         t0 = time.perf_counter()
@@ -130,19 +175,21 @@ class AvsNode(LifecycleNode):
             self.get_logger().error(f"warm-up failed: {type(exc).__name__}: {exc}")
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f"warm-up done in {time.perf_counter() - t0:.1f} s")
+        try:
+            self.stream.start()
+        except RuntimeError as exc:  # the previous worker never finished its frame: never run two on one model
+            self.get_logger().error(f"activate refused: {exc}")
+            return TransitionCallbackReturn.FAILURE
         result = super().on_activate(state)  # activates the lifecycle publishers
         if result != TransitionCallbackReturn.SUCCESS:
+            self.stream.stop()
             return result
-        self._stop.clear()
-        self.slot = LatestSlot()
-        self._worker = threading.Thread(target=self._work, name="avs-worker", daemon=True)
-        self._worker.start()
-        if self._refresher is not None:
-            self._refresher.start()
+        self._active = True
         self._create_subscriptions()
         self._timers = [self.create_timer(self.values["diagnostics_period_s"], self._publish_diagnostics),
+                        self.create_timer(QOS_CHECK_PERIOD_S, self._check_qos),
                         self.create_timer(1.0, self._watch_inputs)]
-        self.get_logger().info(f"active: subscribed to {', '.join(s.topic_name for s in self._subs)}")
+        self.get_logger().info(f"active: subscribed to {', '.join(s.sub.topic_name for s in self._subs.values())}")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -150,62 +197,107 @@ class AvsNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        for pub in self._pubs.values():
-            self.destroy_lifecycle_publisher(pub)
-        self._pubs.clear()
-        self.pipeline = self._refresher = None
+        self._release()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_processing()
-        self.pipeline = None
+        self._release()
         return TransitionCallbackReturn.SUCCESS
 
     def _stop_processing(self) -> None:
-        self._stop.set()
-        if hasattr(self, "slot"):
-            self.slot.close()
-        if self._worker is not None:
-            self._worker.join(timeout=10)
-            self._worker = None
-        if self._refresher is not None:
-            self._refresher.stop()
-        for sub in self._subs:
-            self.destroy_subscription(sub)
+        """Unsubscribe, stop the timers and wait for the worker to finish its frame."""
+        self._active = False
+        for entry in self._subs.values():
+            self.destroy_subscription(entry.sub)
         for timer in self._timers:
             self.destroy_timer(timer)
-        self._subs, self._timers = [], []
+        self._subs, self._timers = {}, []
+        if self.stream is not None and not self.stream.stop(timeout_s=WORKER_JOIN_S):
+            self.get_logger().error(f"the worker is still busy on a frame after {WORKER_JOIN_S:.0f} s; "
+                                    "activation is refused until it finishes")
+
+    def _release(self) -> None:
+        """Free what configure created: publishers, the cue provider (and its child process), the model."""
+        for pub in self._pubs.values():
+            self.destroy_lifecycle_publisher(pub)
+        self._pubs.clear()
+        if self.stream is not None and self.stream.alive:
+            self.stream.stop(timeout_s=WORKER_JOIN_S)
+        if self._refresher is not None:
+            self._refresher.stop()
+            close = getattr(self._refresher.provider, "close", None)
+            if close is not None:
+                close()
+        device = str(self.pipeline.device) if self.pipeline is not None else "cpu"
+        self.pipeline = self._refresher = self.stream = None
+        gc.collect()
+        if device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
 
     # ------------------------------------------------------------------ inputs
-    def _create_subscriptions(self) -> None:
-        qos = self.values["qos"]
-        events = lambda topic: SubscriptionEventCallbacks(incompatible_qos=lambda info: self._incompatible_qos(topic, info))  # noqa: E731
+    def _inputs(self) -> list[_Input]:
+        """The input topics to subscribe to; add a row here for a new input."""
         image_type = CompressedImage if self.values["image_transport"] == "compressed" else Image
-        self._subs.append(self.create_subscription(image_type, "image", self._on_image_with_info if _HAS_MESSAGE_INFO
-                                                   else self._on_image, input_qos(qos, 5), event_callbacks=events("image")))
+        image_cb = self._on_image_with_info if _HAS_MESSAGE_INFO else self._on_image
         if self.audio_transport == "audio_common":
-            self._subs.append(self.create_subscription(at.AudioDataStamped, "audio", self._on_audio, input_qos(qos, 100),
-                                                       event_callbacks=events("audio")))
-            self._subs.append(self.create_subscription(at.AudioInfo, "audio_info", self._on_audio_info, input_qos("reliable", 1),
-                                                       event_callbacks=events("audio_info")))
-        else:
-            # Unstamped audio: take the DDS send time when rclpy exposes it (Jazzy+), so a busy
-            # executor delivering chunks late and in bursts does not shift them in time.
-            callback = self._on_float32_with_info if _HAS_MESSAGE_INFO else self._on_audio
-            self._subs.append(self.create_subscription(Float32MultiArray, "audio", callback, input_qos(qos, 100),
-                                                       event_callbacks=events("audio")))
-        now = time.monotonic()
-        self._watch_since = now
-        # Roles in creation order: image, audio[, audio_info]; the watchdog reports by topic name.
-        self._last_rx = {role: None for role in ("image", "audio", "audio_info")[:len(self._subs)]}
+            return [_Input("image", image_type, image_cb, 5),
+                    _Input("audio", at.AudioDataStamped, self._on_audio, 100),
+                    _Input("audio_info", at.AudioInfo, self._on_audio_info, 1, fixed_qos="reliable")]
+        # Unstamped audio: take the DDS send time when rclpy exposes it (Jazzy+), so a busy
+        # executor delivering chunks late and in bursts does not shift them in time.
+        audio_cb = self._on_float32_with_info if _HAS_MESSAGE_INFO else self._on_audio
+        return [_Input("image", image_type, image_cb, 5), _Input("audio", Float32MultiArray, audio_cb, 100)]
 
-    def _incompatible_qos(self, topic: str, info) -> None:
+    def _create_subscriptions(self) -> None:
+        self._watch_since = time.monotonic()
+        for inp in self._inputs():
+            self._last_rx[inp.role] = None
+            self._subscribe(inp, self._wanted_qos(inp))
+
+    def _subscribe(self, inp: _Input, qos_name: str) -> None:
+        events = SubscriptionEventCallbacks(incompatible_qos=lambda info: self._incompatible_qos(inp.role, info))
+        sub = self.create_subscription(inp.msg_type, inp.role, inp.callback, input_qos(qos_name, inp.depth),
+                                       event_callbacks=events)
+        self._subs[inp.role] = _Subscribed(inp, sub, qos_name)
+
+    def _wanted_qos(self, inp: _Input) -> str:
+        """Profile for ``inp``: the fixed one, the qos parameter, or (qos: auto) what its publishers offer."""
+        if inp.fixed_qos is not None and self.values["qos"] != "auto":
+            return inp.fixed_qos
+        if self.values["qos"] != "auto":
+            return self.values["qos"]
+        return auto_qos(self.get_publishers_info_by_topic(self.resolve_topic_name(inp.role)))
+
+    def _check_qos(self) -> None:
+        """qos: auto — resubscribe when the publishers' reliability changed (image_pipeline's getTopicQosProfile, re-evaluated)."""
+        if self.values["qos"] != "auto" or not self._active:
+            return
+        for role, entry in list(self._subs.items()):
+            wanted = self._wanted_qos(entry.input)
+            if wanted == entry.qos:
+                continue
+            offered = _offered(self.get_publishers_info_by_topic(entry.sub.topic_name))
+            self.warnings.warn("qos_change", f"qos auto: publishers on '{entry.sub.topic_name}' offer {offered}: "
+                               f"resubscribing {QOS_LABEL[wanted]} (was {QOS_LABEL[entry.qos]})", level="info")
+            self.destroy_subscription(entry.sub)
+            self._subscribe(entry.input, wanted)
+
+    def _incompatible_qos(self, role: str, info) -> None:
         policy = getattr(info.last_policy_kind, "name", info.last_policy_kind)
+        topic = self.resolve_topic_name(role)
+        if self.values["qos"] == "auto":
+            # Transient: the next QoS check resubscribes with a profile every publisher matches.
+            self.warnings.warn("qos_incompatible", f"a publisher on '{topic}' offers incompatible QoS (policy {policy}); "
+                               "qos auto resubscribes to match it", level="info")
+            return
         self.warnings.warn("qos_mismatch", (
-            f"a publisher on '{self.resolve_topic_name(topic)}' offers QoS incompatible with ours "
+            f"a publisher on '{topic}' offers QoS incompatible with ours "
             f"(policy {policy}, {info.total_count} publisher(s) so far): its messages will NOT arrive. "
             f"This node requests qos={self.values['qos']}; set the 'qos' parameter to match "
-            f"(best-effort publishers need qos:=sensor_data)"))
+            f"(qos:=auto follows the publishers; best-effort publishers need qos:=sensor_data)"))
 
     def _on_image_with_info(self, msg, info) -> None:
         # Publication sequence numbers reveal frames lost in transport or overwritten in the
@@ -221,22 +313,12 @@ class AvsNode(LifecycleNode):
 
     def _on_image(self, msg) -> None:
         self._last_rx["image"] = time.monotonic()
-        self.image_rate.tick()
-        stamp = stamp_seconds(msg.header.stamp)
-        if stamp == 0.0:
-            self.warnings.warn("zero_stamp", "image with a zero header stamp: cannot align it with audio, dropped")
-            return
-        if self._last_stamp is not None and stamp <= self._last_stamp:
-            kind = "duplicate_stamp" if stamp == self._last_stamp else "out_of_order_stamp"
-            self.warnings.warn(kind, f"image stamp {stamp:.3f} is not after the previous {self._last_stamp:.3f}: dropped")
-            return
         try:
             check_image_msg(msg)
         except InputError as exc:
             self.warnings.warn("bad_image", f"image rejected: {exc}")
             return
-        self._last_stamp = stamp
-        self.slot.put(msg)
+        self.stream.offer_frame(msg, stamp_seconds(msg.header.stamp))
 
     def _on_audio_info(self, msg) -> None:
         self._last_rx["audio_info"] = time.monotonic()
@@ -253,125 +335,71 @@ class AvsNode(LifecycleNode):
                 chunk = at.audio_common_to_chunk(msg, self._audio_info)
             else:
                 arrival = sent if sent is not None else self._now()
-                chunk = at.float32_to_chunk(msg, self.values["audio.sample_rate"], arrival, self.ring.latest_time)
-            events = self.ring.append(chunk.samples, chunk.t_first, chunk.sample_rate)
+                chunk = at.float32_to_chunk(msg, self.values["audio.sample_rate"], arrival, self.stream.ring.latest_time)
+            events = self.stream.add_audio(chunk.samples, chunk.t_first, chunk.sample_rate)
         except InputError as exc:
             self.warnings.warn("bad_audio", f"audio chunk rejected: {exc}")
             return
-        self.audio_rate.tick()
-        self.sample_rate_meter.tick(len(chunk.samples))
         self.pacing.add(len(chunk.samples), sent)
         for event in events:
             kind = "audio_gap" if "gap" in event else "audio_timing"
             self.warnings.warn(kind, event)
 
+    def _stalled_inputs(self) -> dict[str, tuple[float, bool, list]]:
+        """{topic: (silent_for_s, ever_received, publishers)} for inputs with publishers but no data for stall_timeout_s."""
+        now, timeout = time.monotonic(), self.values["stall_timeout_s"]
+        out = {}
+        for role, entry in self._subs.items():
+            last = self._last_rx.get(role)
+            silent_for = now - (last if last is not None else self._watch_since)
+            publishers = self.get_publishers_info_by_topic(entry.sub.topic_name)
+            if publishers and silent_for >= timeout:
+                out[entry.sub.topic_name] = (silent_for, last is not None, publishers)
+        return out
+
     def _watch_inputs(self) -> None:
         """Warn about topics that have publishers but deliver nothing, and about a wrong declared rate."""
-        now = time.monotonic()
-        timeout = self.values["stall_timeout_s"]
-        for sub, last in zip(self._subs, list(self._last_rx.values())):
-            topic = sub.topic_name
-            silent_for = now - (last if last is not None else self._watch_since)
-            publishers = self.get_publishers_info_by_topic(topic)
-            if not publishers or silent_for < timeout:
-                continue
-            offered = sorted({getattr(p.qos_profile.reliability, "name", str(p.qos_profile.reliability)) for p in publishers})
-            what = "stalled" if last is not None else "silent"
+        for topic, (silent_for, ever, publishers) in self._stalled_inputs().items():
+            what = "stalled" if ever else "silent"
             self.warnings.warn(f"{what}:{topic}", (
                 f"'{topic}' has {len(publishers)} publisher(s) but nothing arrived for {silent_for:.1f} s "
-                f"(publishers offer reliability {'/'.join(offered)}, this node uses qos={self.values['qos']})"))
+                f"(publishers offer reliability {_offered(publishers)}, this node uses qos={self.values['qos']})"))
         measured = self.pacing.rate() if self.audio_transport == "float32" else None
         declared = self.values["audio.sample_rate"]
         if measured is not None and not 0.8 < measured / declared < 1.25:
             self.warnings.warn("sample_rate", (
                 f"audio arrives at ~{measured:.0f} samples/s per channel but audio.sample_rate is {declared}: "
                 f"windows will have the wrong duration; set audio.sample_rate to the publisher's rate"))
+        busy = self.stream.busy_s() if self.stream is not None else 0.0
+        if busy >= self.values["stall_timeout_s"]:
+            self.warnings.warn("worker_stall", f"the inference worker has been on one frame for {busy:.1f} s "
+                               f"(> stall_timeout_s); newer frames wait in the slot and the newest is processed next")
 
-    # ------------------------------------------------------------------ worker
+    # ------------------------------------------------------------------ outputs
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _work(self) -> None:
-        next_start = 0.0
-        while not self._stop.is_set() and self.context.ok():
-            msg = self.slot.get(timeout=0.2)
-            if msg is None:
-                continue
-            max_rate = self.values["max_rate_hz"]
-            if max_rate > 0 and time.monotonic() < next_start:
-                # Rate cap: wait, but let a newer frame replace this one meanwhile.
-                self._stop.wait(next_start - time.monotonic())
-                newer = self.slot.get(timeout=0)
-                msg = newer if newer is not None else msg
-            next_start = time.monotonic() + (1.0 / max_rate if max_rate > 0 else 0.0)
-            try:
-                self._process(msg)
-            except Exception as exc:  # noqa: BLE001 - the worker must survive any model/input failure
-                if not self.context.ok():
-                    return  # SIGINT shut the context down mid-frame: publishers and logging are gone
-                self.warnings.warn("processing_error", f"frame skipped: {type(exc).__name__}: {exc}", level="error")
-
-    def _process(self, msg) -> None:
-        stamp = stamp_seconds(msg.header.stamp)
-        age = self._now() - stamp
-        if age > self.values["max_frame_age_s"]:
-            self.stale += 1
-            self.warnings.warn("stale_frame", f"frame {stamp:.3f} is {age:.2f} s old (> max_frame_age_s): dropped")
-            return
-        if not self._wait_for_audio(stamp):
-            self.stale += 1  # a newer frame arrived while waiting: process that one instead
-            return
-        try:
-            rgb = compressed_msg_to_rgb(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb(msg)
-        except InputError as exc:
-            self.warnings.warn("bad_image", f"image rejected: {exc}")
-            return
-        window_s = float(self.values["pipeline.window_s"])
-        win = self.ring.window(stamp, window_s)
-        if win is None or win.coverage == 0.0:
-            self.warnings.warn("no_audio", f"no audio covers the window ending at {stamp:.3f}: processing it as silence")
-            sr = win.sample_rate if win is not None else 16000
-            win_samples, t_start, coverage = np.zeros(int(window_s * sr), np.float32), stamp - window_s, 0.0
-        else:
-            sr, win_samples, t_start, coverage = win.sample_rate, win.samples, win.t_start, win.coverage
-        cues = None
-        if self._refresher is not None:
-            self._refresher.offer(rgb, win_samples, sr, stamp)
-            cues = self._refresher.latest(now=stamp)
-        result = self.pipeline(Window(frame=rgb, audio=win_samples, sample_rate=sr, t_start=t_start, t_end=stamp,
-                                      # No cues yet is an empty list: text-cued models (TeSO) pad it.
-                                      cues=list(cues.texts) if cues is not None else []))
-        self._publish(msg.header, rgb, result, t_start, coverage, cues)
-        self.processed += 1
-        self.processed_rate.tick()
-        self._last_coverage = coverage
-        self.inference.add(result.timings_ms.get("total", 0.0) / 1e3)
-        self.latency.add(self._now() - stamp)
-
-    def _wait_for_audio(self, stamp: float) -> bool:
-        """Give audio up to ``stamp`` a moment to arrive; False if a newer frame superseded this one."""
-        deadline = time.monotonic() + self.values["audio.wait_s"]
-        while time.monotonic() < deadline and not self._stop.is_set():
-            latest = self.ring.latest_time
-            if latest is not None and latest >= stamp - self.ring.tolerance_s:
-                return True
-            if self.slot.depth():
-                return False
-            time.sleep(0.005)
-        return True
-
-    def _publish(self, header, rgb, result, t_start: float, coverage: float, cues) -> None:
+    def _on_output(self, out: StreamOutput) -> None:
+        """Publish one processed frame (called from the worker thread)."""
+        if not self.context.ok():
+            return  # SIGINT shut the context down mid-frame: publishers and logging are gone
+        header, result = out.frame.payload.header, out.result
         self._pubs["mask"].publish(numpy_to_image_msg(result.mask.astype(np.uint8) * 255, "mono8", header, Image))
         self._pubs["heatmap"].publish(numpy_to_image_msg(result.heatmap.astype(np.float32), "32FC1", header, Image))
         if self._pubs["overlay"].get_subscription_count() > 0:
             from avs_core.visualize import overlay
 
-            image = overlay(rgb, result.mask, result.heatmap, result.labels, alpha=self.values["overlay_alpha"])
+            image = overlay(out.rgb, result.mask, result.heatmap, result.labels, alpha=self.values["overlay_alpha"])
             self._pubs["overlay"].publish(numpy_to_image_msg(image, "bgr8", header, Image))
-        report = {
-            "stamp": stamp_seconds(header.stamp),
-            "frame_id": header.frame_id,
-            "window": {"t_start": t_start, "t_end": stamp_seconds(header.stamp), "audio_coverage": round(coverage, 3)},
+        self._pubs["cues"].publish(String(data=json.dumps(self._report(out))))
+
+    def _report(self, out: StreamOutput) -> dict[str, Any]:
+        """The JSON published on ``cues`` for one frame; add a key here for a new report field."""
+        result, cues, stamp = out.result, out.cues, out.frame.stamp
+        return {
+            "stamp": stamp,
+            "frame_id": out.frame.payload.header.frame_id,
+            "window": {"t_start": out.t_start, "t_end": stamp, "audio_coverage": round(out.coverage, 3)},
             "silent": bool(result.silent),
             "labels": [[str(label), round(float(score), 4)] for label, score in result.labels],
             "mask_fraction": round(float(result.mask.mean()), 5),
@@ -379,7 +407,6 @@ class AvsNode(LifecycleNode):
             "cues": {"texts": list(cues.texts), "source": cues.source, "age_s": _jsonable(cues.age_s)} if cues else None,
             "timings_ms": {k: round(float(v), 2) for k, v in result.timings_ms.items()},
         }
-        self._pubs["cues"].publish(String(data=json.dumps(report)))
 
     # ------------------------------------------------------------------ parameters
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -404,46 +431,74 @@ class AvsNode(LifecycleNode):
             except ConfigError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
         self.values.update(updates)
+        self._apply_settings()
         if "warn_interval_s" in updates:
             self.warnings.interval_s = updates["warn_interval_s"]
         if updates:
             self.get_logger().info(f"parameters updated: {updates}")
         return SetParametersResult(successful=True)
 
+    def _apply_settings(self) -> None:
+        """Copy the run-time parameters the stream processor reads into its settings."""
+        if self.stream is None:
+            return
+        settings = self.stream.settings
+        settings.window_s = float(self.values["pipeline.window_s"])
+        settings.wait_s = self.values["audio.wait_s"]
+        settings.min_coverage = self.values["audio.min_coverage"]
+        settings.max_rate_hz = self.values["max_rate_hz"]
+        settings.max_frame_age_s = self.values["max_frame_age_s"]
+
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
-        lat, inf = self.latency.summary(), self.inference.summary()
-        values = {
-            "device": self.pipeline.device if self.pipeline is not None else "none",
-            "image_rate_hz": f"{self.image_rate.rate():.2f}",
-            "audio_chunk_rate_hz": f"{self.audio_rate.rate():.2f}",
-            "audio_samples_per_s": f"{self.sample_rate_meter.rate():.0f}",
-            "processed_rate_hz": f"{self.processed_rate.rate():.2f}",
-            "frames_accepted": str(self.slot.accepted),
-            "frames_processed": str(self.processed),
-            "frames_dropped_superseded": str(self.slot.dropped),
-            "frames_dropped_stale": str(self.stale),
-            "frames_lost_before_node": str(self.lost) if _HAS_MESSAGE_INFO else "unknown",
-            "queue_depth": str(self.slot.depth()),
-            "latency_p50_ms": str(lat["p50_ms"]),
-            "latency_p95_ms": str(lat["p95_ms"]),
-            "latency_p99_ms": str(lat["p99_ms"]),
-            "inference_p50_ms": str(inf["p50_ms"]),
-            "audio_coverage": str(self._last_coverage),
-            "rss_mb": f"{rss_mb():.1f}",
-        }
-        values.update({f"warnings.{k}": str(v) for k, v in self.warnings.snapshot().items()})
-        stalled = any(k.startswith(("stalled:", "silent:")) for k in self.warnings.snapshot())
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.WARN if stalled else DiagnosticStatus.OK,
-            name=f"{self.get_fully_qualified_name()}: sounding-object segmentation",
-            message="input stalled at some point (see warnings.*)" if stalled else "running",
-            hardware_id=values["device"],
-            values=[KeyValue(key=k, value=v) for k, v in values.items()],
-        )
-        array = DiagnosticArray(status=[status])
+        """One status per concern (diagnostic_updater style): processing, then each input topic."""
+        array = DiagnosticArray(status=[self._processing_status()] + self._input_statuses())
         array.header.stamp = self.get_clock().now().to_msg()
         self._pubs["diagnostics"].publish(array)
+
+    def _hardware_id(self) -> str:
+        return f"{self.pipeline.device if self.pipeline is not None else 'none'}"
+
+    def _processing_status(self) -> DiagnosticStatus:
+        stats = self.stream.stats() if self.stream is not None else {}
+        values = {k: "None" if v is None else str(v) for k, v in stats.items()}
+        values.update({
+            "device": self._hardware_id(),
+            "frames_lost_before_node": str(self.lost) if _HAS_MESSAGE_INFO else "unknown",
+            "rss_mb": f"{rss_mb():.1f}",
+        })
+        values.update({f"warnings.{k}": str(v) for k, v in self.warnings.snapshot().items()})
+        busy = self.stream.busy_s() if self.stream is not None else 0.0
+        if self.stream is None or not self.stream.alive:
+            level, message = DiagnosticStatus.ERROR, "inference worker is not running"
+        elif busy >= self.values["stall_timeout_s"]:
+            level, message = DiagnosticStatus.WARN, f"inference worker stuck on one frame for {busy:.1f} s"
+        else:
+            level, message = DiagnosticStatus.OK, "running"
+        return DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: sounding-object segmentation",
+                                message=message, hardware_id=self._hardware_id(),
+                                values=[KeyValue(key=k, value=v) for k, v in values.items()])
+
+    def _input_statuses(self) -> list[DiagnosticStatus]:
+        stalled = self._stalled_inputs()
+        out = []
+        for role, entry in self._subs.items():
+            topic = entry.sub.topic_name
+            publishers = self.get_publishers_info_by_topic(topic)
+            last = self._last_rx.get(role)
+            values = {"topic": topic, "qos_setting": self.values["qos"], "qos_in_use": QOS_LABEL[entry.qos],
+                      "publishers": str(len(publishers)), "publishers_offer": _offered(publishers),
+                      "last_message_age_s": f"{time.monotonic() - last:.2f}" if last is not None else "never"}
+            if topic in stalled:
+                level, message = DiagnosticStatus.WARN, f"no data for {stalled[topic][0]:.1f} s from {len(publishers)} publisher(s)"
+            elif not publishers:
+                level, message = DiagnosticStatus.WARN, "no publisher"
+            else:
+                level, message = DiagnosticStatus.OK, f"receiving ({QOS_LABEL[entry.qos]})"
+            out.append(DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: input {role}",
+                                        message=message, hardware_id=self._hardware_id(),
+                                        values=[KeyValue(key=k, value=v) for k, v in values.items()]))
+        return out
 
 
 def _jsonable(value):

@@ -47,13 +47,17 @@ class Spec:
 NODE_SPECS = (
     Spec("image_transport", "raw", "input image message: raw (sensor_msgs/Image) or compressed (sensor_msgs/CompressedImage)",
          choices=("raw", "compressed")),
-    Spec("qos", "sensor_data", "input QoS: sensor_data (best effort, depth 5) or reliable (depth 10)",
-         choices=("sensor_data", "reliable")),
-    Spec("audio.transport", "auto", "audio messages: audio_common (AudioDataStamped+AudioInfo), float32 "
-         "(std_msgs/Float32MultiArray), auto = audio_common when installed", choices=TRANSPORTS),
-    Spec("audio.sample_rate", 16000, "sample rate (Hz) of float32 audio (that message carries none)", range=(MIN_RATE, MAX_RATE)),
+    Spec("qos", "auto", "input QoS: auto (reliable when every publisher offers reliable, else best effort; "
+         "follows publishers as they change), sensor_data (best effort) or reliable",
+         choices=("auto", "sensor_data", "reliable")),
+    Spec("audio.transport", "auto", "audio messages: audio_common_stamped (ros-drivers AudioDataStamped + AudioInfo), "
+         "audio_common (ros-drivers AudioData + AudioInfo), audio_stamped (mgonzs13 AudioStamped), int16 / float32 "
+         "(std_msgs MultiArray); auto = the installed audio_common_msgs variant, else float32", choices=TRANSPORTS),
+    Spec("audio.sample_rate", 16000, "sample rate (Hz) of int16/float32 audio (those messages carry none)", range=(MIN_RATE, MAX_RATE)),
     Spec("audio.buffer_s", 5.0, "seconds of audio kept in the ring buffer", range=(1.0, 60.0)),
-    Spec("audio.wait_s", 0.1, "how long a frame waits for audio up to its stamp before using what arrived",
+    Spec("audio.wait_s", 0.1, "longest a frame waits (from its arrival) for its window's audio before going with what arrived",
+         range=(0.0, 1.0), runtime=True),
+    Spec("audio.min_coverage", 0.9, "fraction of the window's audio at which a frame is processed without waiting further",
          range=(0.0, 1.0), runtime=True),
     Spec("max_rate_hz", 0.0, "upper bound on processed frames per second (0: as fast as inference allows)",
          range=(0.0, 120.0), runtime=True),

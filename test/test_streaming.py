@@ -62,6 +62,8 @@ def test_gap_is_reported_and_left_silent():
     assert len(events) == 1 and "gap of 400 ms" in events[0]
     win = ring.window(10.6, 0.6)
     assert win.coverage == pytest.approx(2 * 1600 / (0.6 * SR))
+    assert ring.coverage(10.6, 0.6) == pytest.approx(2 * 1600 / (0.6 * SR))  # the copy-free path agrees
+    assert ring.coverage(10.5, 0.4) == 0.0 and AudioRing().coverage(10.0, 1.0) == 0.0
     assert np.all(win.samples[int(0.1 * SR):int(0.5 * SR)] == 0)
 
 
@@ -137,6 +139,14 @@ def test_latest_slot_drops_stale_items_and_counts_them():
     assert slot.get(timeout=0) == 3
     assert slot.get(timeout=0) is None
     assert (slot.accepted, slot.dropped) == (3, 2)
+
+
+def test_latest_slot_take_if_leaves_items_the_predicate_rejects():
+    slot: LatestSlot[int] = LatestSlot()
+    assert slot.take_if(lambda item: True) is None
+    slot.put(4)
+    assert slot.take_if(lambda item: item > 5) is None and slot.depth() == 1
+    assert slot.take_if(lambda item: item == 4) == 4 and slot.depth() == 0
 
 
 def test_latest_slot_wakes_worker_and_close_unblocks():
