@@ -1,14 +1,22 @@
-"""ament_python package avs_ros (with the ROS-free library avs_core), also pip-installable."""
+"""ament_python package avs_ros (with the ROS-free library avs_core), also pip-installable.
+
+The default configuration (config/*.yaml) is package data of ``avs_config`` (the config/
+folder mapped by package_dir), found with importlib.resources from a checkout, a wheel or
+a colcon install; colcon installs also get share/avs_ros/{config,launch} for ros2 launch.
+"""
 from glob import glob
 
 from setuptools import find_packages, setup
 
 package_name = "avs_ros"
+config_patterns = ["*.yaml", "models/*.yaml", "models/tiny/*.yaml"]
 
 setup(
     name=package_name,
     version="0.1.0",
-    packages=find_packages(include=["avs_core", "avs_core.*", "avs_ros", "avs_ros.*"]),
+    packages=find_packages(include=["avs_core", "avs_core.*", "avs_ros", "avs_ros.*"]) + ["avs_config"],
+    package_dir={"avs_config": "config"},
+    package_data={"avs_core": ["asset_manifest.json"], "avs_config": config_patterns},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
@@ -19,7 +27,7 @@ setup(
     ],
     python_requires=">=3.10",
     install_requires=["setuptools"],
-    zip_safe=True,
+    zip_safe=False,  # package data is read as files (importlib.resources -> real paths)
     maintainer="avs maintainers",
     maintainer_email="avs@example.org",
     description="Audio-visual segmentation: which object in the camera image makes the sound the robot hears",

@@ -1,128 +1,135 @@
-"""Find the shared pretrained assets by name, verify them, explain what is missing.
+"""Pretrained models and media by logical name: the manifest, where files are looked for, verification.
 
-Assets are never copied into the repository: they live in an assets directory
-(``assets_dir`` config key, ``AVS_ASSETS_DIR`` environment variable, default the
-``shared/assets`` folder beside the checkout). Each asset folder has a SOURCE.md
-whose markdown table lists file name, size and sha256; that table is the
-manifest we verify against.
+``asset_manifest.json`` (package data) is the single record of every asset the code
+can load: folder, file, size, sha256, licence and the public origin URL pinned to a
+commit. A file is used only when its sha256 matches the manifest.
+
+Run-time search order (first folder holding the file wins):
+
+1. the ``assets_dir`` config key (the ``root`` argument),
+2. the user cache: ``$AVS_ASSETS_DIR``, else ``$XDG_CACHE_HOME/avs/assets``, else
+   ``~/.cache/avs/assets`` (where ``avs assets fetch`` writes),
+3. ``../shared/assets`` beside a source checkout (only when avs runs from one).
+
+Nothing is downloaded at run time unless auto-fetch is on (``configure(auto_fetch=True)``,
+the ``assets.auto_fetch`` config key, or ``AVS_ASSETS_AUTO_FETCH=1``): a robot
+starts the same way offline every time, and a missing file is an AssetError that
+says what is missing, where it was looked for and how to fetch it.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import re
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
+from typing import Mapping
 
 from .errors import AssetError
 
 ENV_VAR = "AVS_ASSETS_DIR"
+AUTO_FETCH_ENV = "AVS_ASSETS_AUTO_FETCH"
+MANIFEST_FILE = "asset_manifest.json"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-# Logical name -> (folder, file). Callers use the logical names only.
-ASSETS: dict[str, tuple[str, str]] = {
-    "efficientat_mn04": ("efficientat_mn04_as", "mn04_as_mAP_432.pt"),
-    "audioset_labels": ("efficientat_mn04_as", "class_labels_indices.csv"),
-    "yolox_nano": ("yolox_nano_coco", "yolox_nano.onnx"),
-    "yolox_dog": ("yolox_nano_coco", "dog.jpg"),
-    "deeplabv3_voc": ("deeplabv3_voc", "deeplabv3_mnv2_pascal_quant.tflite"),
-    "deeplabv3_voc_dm05": ("deeplabv3_voc", "deeplabv3_mnv2_dm05_pascal_quant.tflite"),
-    "bird_segmentation": ("deeplabv3_voc", "bird_segmentation.bmp"),
-    "bird_segmentation_mask": ("deeplabv3_voc", "bird_segmentation_mask.bmp"),
-    "dog_segmentation": ("deeplabv3_voc", "dog_segmentation.bmp"),
-    "dog_segmentation_mask": ("deeplabv3_voc", "dog_segmentation_mask.bmp"),
-    "grace_hopper": ("images", "grace_hopper.bmp"),
-    "cat": ("images", "cat.bmp"),
-    "owl": ("images", "owl.jpg"),
-    "parrot": ("images", "parrot.jpg"),
-    "pets": ("images", "pets.jpg"),
-    "traffic_0001": ("images", "traffic_0001.bmp"),
-    "traffic_0002": ("images", "traffic_0002.bmp"),
-    "traffic_0003": ("images", "traffic_0003.bmp"),
-    "music": ("audio_samples", "music.wav"),
-    "speech": ("audio_samples", "speech.wav"),
-    "typing": ("audio_samples", "typing.wav"),
-    "bbb_30s": ("av_clips", "big_buck_bunny_0_30.webm"),
-    "bbb_1s": ("av_clips", "big_buck_bunny_432_433.webm"),
-    "avsbench_v3_splits": ("avsbench_meta", "v3.zip"),
-    "vggish_embedding_sample": ("avsbench_meta", "vggish_emb_iSerV5DbY_68000_78000.npy"),
-    "audioset_ontology": ("audioset_ontology", "ontology.json"),
-    "real_sounds/airplane_jet_opensfx_09.wav": ("real_sounds", "airplane_jet_opensfx_09.wav"),
-    "real_sounds/bird_antum_02.flac": ("real_sounds", "bird_antum_02.flac"),
-    "real_sounds/bird_berklee_4.mp3": ("real_sounds", "bird_berklee_4.mp3"),
-    "real_sounds/car_engine_antum.flac": ("real_sounds", "car_engine_antum.flac"),
-    "real_sounds/car_horn_berklee_1.mp3": ("real_sounds", "car_horn_berklee_1.mp3"),
-    "real_sounds/cat_meow_antum.flac": ("real_sounds", "cat_meow_antum.flac"),
-    "real_sounds/chainsaw_esc10_3-118972-B.ogg": ("real_sounds", "chainsaw_esc10_3-118972-B.ogg"),
-    "real_sounds/church_bells_antum_01.flac": ("real_sounds", "church_bells_antum_01.flac"),
-    "real_sounds/clap_berklee_1.mp3": ("real_sounds", "clap_berklee_1.mp3"),
-    "real_sounds/clock_tick_esc10_3-142593-A.ogg": ("real_sounds", "clock_tick_esc10_3-142593-A.ogg"),
-    "real_sounds/cow_antum_01.flac": ("real_sounds", "cow_antum_01.flac"),
-    "real_sounds/crying_baby_esc10_3-152007-B.ogg": ("real_sounds", "crying_baby_esc10_3-152007-B.ogg"),
-    "real_sounds/dog_bark_esc10_2-117271-A.ogg": ("real_sounds", "dog_bark_esc10_2-117271-A.ogg"),
-    "real_sounds/dog_bark_esc10_3-155312-A.ogg": ("real_sounds", "dog_bark_esc10_3-155312-A.ogg"),
-    "real_sounds/guitar_chord_berklee_1.mp3": ("real_sounds", "guitar_chord_berklee_1.mp3"),
-    "real_sounds/helicopter_esc10_2-37806-C.ogg": ("real_sounds", "helicopter_esc10_2-37806-C.ogg"),
-    "real_sounds/horse_berklee_1.mp3": ("real_sounds", "horse_berklee_1.mp3"),
-    "real_sounds/laughter_berklee_1.mp3": ("real_sounds", "laughter_berklee_1.mp3"),
-    "real_sounds/piano_chord_berklee.mp3": ("real_sounds", "piano_chord_berklee.mp3"),
-    "real_sounds/rooster_esc10_3-154957-A.ogg": ("real_sounds", "rooster_esc10_3-154957-A.ogg"),
-    "real_sounds/sheep_antum_baa.flac": ("real_sounds", "sheep_antum_baa.flac"),
-    "real_sounds/siren_police_berklee_2.mp3": ("real_sounds", "siren_police_berklee_2.mp3"),
-    "real_sounds/snare_drum_berklee_brush1.mp3": ("real_sounds", "snare_drum_berklee_brush1.mp3"),
-    "real_sounds/toilet_flush_berklee.mp3": ("real_sounds", "toilet_flush_berklee.mp3"),
-    "real_sounds/train_horn_opensfx_10.wav": ("real_sounds", "train_horn_opensfx_10.wav"),
-    "real_sounds/trumpet_librosa_sorohanro.ogg": ("real_sounds", "trumpet_librosa_sorohanro.ogg"),
-    "real_sounds/violin_berklee_bounce1.mp3": ("real_sounds", "violin_berklee_bounce1.mp3"),
-}
 
 
 @dataclass(frozen=True)
-class AssetStatus:
+class Asset:
+    """One manifest entry."""
+
     name: str
-    path: Path
-    present: bool
-    verified: bool
-    expected_sha256: str | None
-    source: str
+    folder: str
+    file: str
+    size: int
+    sha256: str
+    license: str
+    url: str  # https://github.com/OWNER/REPO/raw/COMMIT/PATH
+    repository: str
+    commit: str
+    path: str  # path in the origin repository
+
+    @property
+    def relpath(self) -> str:
+        """Location inside an assets folder or mirror: FOLDER/FILE."""
+        return f"{self.folder}/{self.file}"
 
 
-def assets_dir(configured: str | os.PathLike | None = None) -> Path:
-    """The assets directory: explicit argument, then $AVS_ASSETS_DIR, then ../shared/assets."""
-    if configured:
-        return Path(configured).expanduser().resolve()
+def _load_manifest() -> dict[str, Asset]:
+    data = json.loads(resources.files(__package__).joinpath(MANIFEST_FILE).read_text(encoding="utf-8"))
+    return {name: Asset(name=name, **entry) for name, entry in data["assets"].items()}
+
+
+MANIFEST: dict[str, Asset] = _load_manifest()
+# Logical name -> (folder, file), the shape older callers use.
+ASSETS: dict[str, tuple[str, str]] = {name: (a.folder, a.file) for name, a in MANIFEST.items()}
+
+_policy = {"auto_fetch": False, "mirror": None}
+
+
+def configure(auto_fetch: bool | None = None, mirror: str | None = None) -> None:
+    """Process-wide fetch policy from the ``assets`` config section (``auto_fetch``, ``mirror``)."""
+    if auto_fetch is not None:
+        _policy["auto_fetch"] = bool(auto_fetch)
+    if mirror is not None:
+        _policy["mirror"] = mirror or None
+
+
+def configure_from(cfg: Mapping | None) -> None:
+    """``configure(**cfg["assets"])`` for a whole config mapping; unknown keys are errors."""
+    section = dict((cfg or {}).get("assets") or {})
+    unknown = set(section) - {"auto_fetch", "mirror"}
+    if unknown:
+        raise AssetError(f"unknown key(s) in the 'assets' config section: {', '.join(sorted(unknown))} (known: auto_fetch, mirror)")
+    configure(**section)
+
+
+def _auto_fetch_enabled() -> bool:
+    env = os.environ.get(AUTO_FETCH_ENV, "").strip().lower()
+    return _policy["auto_fetch"] or env in ("1", "true", "yes")
+
+
+def get(name: str) -> Asset:
+    if name not in MANIFEST:
+        raise AssetError(f"unknown asset {name!r}; known: {', '.join(sorted(MANIFEST))}")
+    return MANIFEST[name]
+
+
+def cache_dir() -> Path:
+    """Where ``avs assets fetch`` writes: $AVS_ASSETS_DIR, else $XDG_CACHE_HOME/avs/assets, else ~/.cache/avs/assets."""
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser().resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return (base / "avs" / "assets").resolve()
+
+
+def checkout_mirror() -> Path | None:
+    """``../shared/assets`` beside a source checkout, or None when avs is installed (wheel, colcon)."""
+    if not (_REPO_ROOT / "setup.py").is_file():
+        return None
     return (_REPO_ROOT.parent / "shared" / "assets").resolve()
 
 
-@lru_cache(maxsize=None)
-def _manifest(folder: Path) -> tuple[dict[str, str], str]:
-    """(file name -> sha256, origin repository) parsed from a folder's SOURCE.md tables."""
-    source_md = folder / "SOURCE.md"
-    if not source_md.is_file():
-        return {}, "unknown (no SOURCE.md)"
-    text = source_md.read_text(encoding="utf-8", errors="replace")
-    repo = re.search(r"repository:\s*(\S+)", text)
-    hashes: dict[str, str] = {}
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        sha = next((c for c in cells if _SHA256.match(c)), None)
-        if sha is None:
-            continue
-        # Tables name the file in the first or second column depending on the folder,
-        # sometimes as "upstream/path (saved here as NAME)".
-        for cell in cells:
-            renamed = re.search(r"saved here as (\S+?)\)", cell)
-            name = renamed.group(1) if renamed else Path(cell.split(" ")[0]).name
-            if name and not _SHA256.match(cell) and "." in name:
-                hashes.setdefault(name, sha)
-    return hashes, repo.group(1) if repo else "unknown"
+def search_path(configured: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
+    """(label, folder) in the order files are looked for."""
+    out = []
+    if configured:
+        out.append(("config assets_dir", Path(configured).expanduser().resolve()))
+    out.append((f"${ENV_VAR}" if os.environ.get(ENV_VAR) else "user cache", cache_dir()))
+    mirror = checkout_mirror()
+    if mirror is not None:
+        out.append(("../shared/assets beside the checkout", mirror))
+    seen, unique = set(), []
+    for label, folder in out:
+        if folder not in seen:
+            seen.add(folder)
+            unique.append((label, folder))
+    return unique
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=256)
 def _sha256(path: Path, mtime_ns: int, size: int) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -131,35 +138,70 @@ def _sha256(path: Path, mtime_ns: int, size: int) -> str:
     return h.hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, memoised on (path, mtime, size) so repeated resolves do not re-read it."""
+    st = path.stat()
+    return _sha256(path, st.st_mtime_ns, st.st_size)
+
+
+@dataclass(frozen=True)
+class AssetStatus:
+    name: str
+    path: Path  # the file found, else where it would be in the first folder searched
+    present: bool
+    verified: bool
+    expected_sha256: str
+    actual_sha256: str | None
+    searched: tuple[tuple[str, Path], ...]  # (label, folder) in search order
+
+    @property
+    def source(self) -> str:
+        return MANIFEST[self.name].url
+
+
 def status(name: str, root: str | os.PathLike | None = None) -> AssetStatus:
-    if name not in ASSETS:
-        raise AssetError(f"unknown asset {name!r}; known: {', '.join(sorted(ASSETS))}")
-    folder, file = ASSETS[name]
-    base = assets_dir(root) / folder
-    path = base / file
-    hashes, repo = _manifest(base)
-    expected = hashes.get(file)
-    present = path.is_file()
-    verified = False
-    if present and expected:
-        st = path.stat()
-        verified = _sha256(path, st.st_mtime_ns, st.st_size) == expected
-    return AssetStatus(name, path, present, verified, expected, repo)
+    asset = get(name)
+    searched = tuple(search_path(root))
+    for _, folder in searched:
+        path = folder / asset.folder / asset.file
+        if path.is_file():
+            actual = file_sha256(path)
+            return AssetStatus(name, path, True, actual == asset.sha256, asset.sha256, actual, searched)
+    return AssetStatus(name, searched[0][1] / asset.folder / asset.file, False, False, asset.sha256, None, searched)
 
 
-def resolve(name: str, root: str | os.PathLike | None = None) -> Path:
-    """Path of a verified asset, or an AssetError naming file, location and origin."""
+def fetch_command(name: str) -> str:
+    return f"avs assets fetch {name}"
+
+
+def missing_message(st: AssetStatus) -> str:
+    asset = MANIFEST[st.name]
+    looked = "; ".join(f"{i}. {folder / asset.folder / asset.file} ({label})" for i, (label, folder) in enumerate(st.searched, 1))
+    return (f"asset {st.name!r} ({asset.relpath}) not found. Looked in: {looked}. "
+            f"Fetch it with `{fetch_command(st.name)}` (or `avs assets fetch --all`; add --from DIR_OR_URL for a mirror), "
+            f"or download {asset.url} to {cache_dir() / asset.relpath} (sha256 {asset.sha256}); "
+            f"set ${ENV_VAR} or the 'assets_dir' config key to use another folder")
+
+
+def mismatch_message(st: AssetStatus) -> str:
+    return (f"asset {st.name!r} at {st.path} fails its sha256 check: expected {st.expected_sha256}, "
+            f"got {st.actual_sha256}; the file is not used. Delete it and run `{fetch_command(st.name)}` "
+            f"(origin {MANIFEST[st.name].url})")
+
+
+def resolve(name: str, root: str | os.PathLike | None = None, *, auto_fetch: bool | None = None) -> Path:
+    """Path of a verified asset, or an AssetError naming it, every folder searched, its URL and the fix.
+
+    ``auto_fetch`` (default: the configured policy) fetches a missing file into the user
+    cache from the configured mirror or the pinned origin URL.
+    """
     st = status(name, root)
-    if not st.present:
-        raise AssetError(
-            f"asset {name!r} not found: expected {st.path} (origin: {st.source}); "
-            f"set {ENV_VAR} or the 'assets_dir' config key to the folder holding '{st.path.parent.name}/'"
-        )
-    if st.expected_sha256 is None:
-        raise AssetError(f"asset {name!r} at {st.path} has no sha256 entry in {st.path.parent / 'SOURCE.md'}")
-    if not st.verified:
-        raise AssetError(
-            f"asset {name!r} at {st.path} fails its sha256 check (expected {st.expected_sha256}); "
-            f"re-fetch it from {st.source}"
-        )
-    return st.path
+    if st.present:
+        if not st.verified:
+            raise AssetError(mismatch_message(st))
+        return st.path
+    if not (_auto_fetch_enabled() if auto_fetch is None else auto_fetch):
+        raise AssetError(missing_message(st))
+    from .asset_fetch import fetch  # only reached when the user opted in to downloads
+
+    return fetch(MANIFEST[name], cache_dir(), _policy["mirror"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -11,18 +12,20 @@ import yaml
 from .errors import ConfigError
 
 
-
 def _find_config_dir() -> Path:
-    """config/ of a source checkout, else share/avs_ros/config of an install prefix (colcon/pip).
+    """Folder of the default YAML files: package data of ``avs_config`` (importlib.resources).
 
-    ``AVS_CONFIG_DIR`` overrides both. Installed, the package sits in
-    PREFIX/lib/pythonX.Y/site-packages/avs_core and its data in PREFIX/share/avs_ros.
+    ``avs_config`` is the config/ folder mapped by setup.py, so a wheel, an editable
+    install and a colcon install resolve it alike. A bare source tree on sys.path (no
+    install, or ``colcon build --symlink-install``, whose develop mode skips the mapping)
+    reads config/ beside avs_core. ``AVS_CONFIG_DIR`` overrides both.
     """
     if os.environ.get("AVS_CONFIG_DIR"):
         return Path(os.environ["AVS_CONFIG_DIR"]).expanduser().resolve()
-    here = Path(__file__).resolve().parent
-    candidates = [here.parent / "config"] + [p / "share" / "avs_ros" / "config" for p in here.parents]
-    return next((c for c in candidates if (c / "pipeline.yaml").is_file()), candidates[0])
+    try:
+        return Path(str(resources.files("avs_config")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "config"
 
 
 CONFIG_DIR = _find_config_dir()

@@ -3,7 +3,8 @@
 Skip helpers (use these instead of bare ``pytest.skip`` / ``pytest.importorskip``):
 
 - ``asset_path(name)``: path of a verified asset (``avs_core.assets.resolve``); skips when it is
-  missing or fails its checksum. Also the ``asset`` fixture.
+  missing or fails its checksum. Also the ``asset`` fixture; ``no_assets`` empties the asset
+  search path for tests of the missing-asset error.
 - ``require_package(module, why="")``: import and return a module the project's own install
   (``scripts/setup.sh``) provides; skips when it does not import.
 - ``optional_package(module, why)``: import and return a module that legitimately cannot exist on
@@ -113,6 +114,22 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture(scope="session")
 def asset():
     return asset_path
+
+
+@pytest.fixture
+def no_assets(tmp_path, monkeypatch):
+    """An empty asset search path: empty user cache, no ../shared fallback, no auto-fetch.
+
+    Assets are searched config assets_dir -> user cache -> ../shared/assets, so passing an
+    empty ``assets_dir`` alone no longer makes an asset missing; tests of the missing-asset
+    error use this fixture (it returns the empty folder, usable as ``assets_dir`` too).
+    """
+    empty = tmp_path / "no_assets"
+    empty.mkdir()
+    monkeypatch.setenv(assets.ENV_VAR, str(empty))
+    monkeypatch.delenv(assets.AUTO_FETCH_ENV, raising=False)
+    monkeypatch.setattr(assets, "checkout_mirror", lambda: None)
+    return empty
 
 
 @pytest.fixture(scope="session")
