@@ -1,5 +1,6 @@
 # make demo: set up and run the main job (zero-shot segmenter, real clip, over ROS 2 topics)
-# make test: set up and run the whole test suite
+# make test: set up and run the whole test suite (.ci/run: the same with AVS_TEST_STRICT=1)
+# make setup: venv, dependencies and the assets (avs assets fetch --all; from ../shared/assets when present)
 .PHONY: setup demo segment test bench
 
 setup:
@@ -9,7 +10,7 @@ demo: setup
 	.venv/bin/avs demo --out out/demo
 
 segment: setup
-	.venv/bin/avs segment ../shared/assets/images/grace_hopper.bmp --audio ../shared/assets/audio_samples/speech.wav --out out/segment --max-windows 3
+	.venv/bin/avs segment $$(.venv/bin/avs assets path grace_hopper) --audio $$(.venv/bin/avs assets path speech) --out out/segment --max-windows 3
 
 test: setup
 	.venv/bin/python -m pytest test -q -p no:cacheprovider
