@@ -125,6 +125,14 @@ class StreamProcessor:
         self._notify()
         return events
 
+    def reset_timeline(self) -> None:
+        """Stream time went back (bag loop, simulator reset): forget the audio, the stamp guard and a waiting frame."""
+        self.ring.clear()
+        self._last_stamp = None
+        if self.slot.get(timeout=0) is not None:
+            self.stale += 1  # from the old timeline: never processed, still accounted for
+        self._notify()
+
     def _notify(self) -> None:
         with self._news:
             self._generation += 1

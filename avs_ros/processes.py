@@ -8,16 +8,20 @@ import sys
 import time
 from pathlib import Path
 
+from .dds import apply_profile
+
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def ros_env(domain_id: int | None = None, **extra: str) -> dict[str, str]:
-    """Environment for a child ROS process: unbuffered, uncoloured logs; optional domain id.
+    """Environment for a child ROS process: unbuffered, uncoloured logs; optional domain id; the avs Fast DDS
+    profile (config/fastdds.xml) unless the caller's environment names one.
 
     The PyPI ROS wheels need nothing else: their .pth bootstrap sets LD_LIBRARY_PATH
     and re-executes the interpreter, and children inherit the result.
     """
     env = dict(os.environ)
+    apply_profile(env)
     env.update(PYTHONUNBUFFERED="1", RCUTILS_LOGGING_BUFFERED_STREAM="0", RCUTILS_COLORIZED_OUTPUT="0")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
     if domain_id is not None:

@@ -22,6 +22,15 @@ def _default_config() -> str:
     return os.path.join(get_package_share_directory("avs_ros"), "config", "avs.yaml")
 
 
+def _dds_env() -> dict[str, str]:
+    """config/fastdds.xml (large images over shared memory) unless the user set a Fast DDS profile."""
+    variables = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+    if any(os.environ.get(v) for v in variables):
+        return {}
+    profile = os.path.join(os.path.dirname(_default_config()), "fastdds.xml")
+    return {v: profile for v in variables} if os.path.isfile(profile) else {}
+
+
 def _nodes(context):
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     config = arg("config") or _default_config()
@@ -32,7 +41,7 @@ def _nodes(context):
             package="avs_ros", executable="avs_node", name="avs_node", namespace=arg("namespace"),
             arguments=["--config", config], parameters=[overrides] if overrides else [],
             remappings=[("image", arg("image")), ("audio", arg("audio")), ("audio_info", audio_info)],
-            output="screen", emulate_tty=True,
+            additional_env=_dds_env(), output="screen", emulate_tty=True,
         ),
         Node(
             package="avs_ros", executable="mic_node", name="mic_node", namespace=arg("namespace"),

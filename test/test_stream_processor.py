@@ -216,3 +216,16 @@ def test_stop_waits_for_the_worker_and_start_refuses_a_second_worker():
     h.frame(11.0)
     assert wait_for(lambda: 11.0 in h.stamps())
     assert h.proc.stop(timeout_s=10)
+
+
+def test_reset_timeline_accepts_earlier_stamps_and_forgets_old_audio():
+    h = Harness(StreamSettings(wait_s=0.0, max_frame_age_s=NEVER))
+    h.audio(99.0, 100.0)
+    assert h.frame(100.0)
+    h.proc.reset_timeline()  # e.g. a bag looped back to t=10
+    assert h.proc.slot.depth() == 0 and h.proc.stats()["frames_dropped_stale"] == 1
+    assert h.proc.ring.coverage(100.0, 1.0) == 0.0
+    assert h.frame(10.0), "a stamp before the old timeline's last one is accepted after the reset"
+    h.audio(9.0, 10.0)
+    out = h.proc.process(h.proc.slot.get(timeout=0))
+    assert out.frame.stamp == 10.0 and out.coverage == 1.0
