@@ -1,22 +1,39 @@
-"""Training-free sounding-object segmenter: audio tags -> semantic bridge -> pixels.
+"""Training-free sounding-object segmenter: audio tags -> ontology-aware bridge -> visible instances.
 
 In the spirit of AV2T-SAM and TeSO, audio is first turned into text-level
-semantics (which AudioSet classes sound), the bridge (config/sound_sources.yaml)
-names the visual classes that make those sounds, and only those classes' pixels
-are kept. Vision runs only when some mapped sound is present, so silence and
-unmatched sounds cost one tagger pass and give an empty mask.
+semantics (AudioSet classes), the bridge (config/sound_sources.yaml, read along
+the AudioSet ontology) says which visible object classes make those sounds, and
+the decision is joint:
+
+* a concept is chosen when it is heard (its calibrated evidence reaches
+  ``audio_threshold``) AND seen (the vision backend finds at least one instance);
+* generic evidence ("Vehicle", "Animal") selects the visible instances of the
+  concepts below it only when nothing more specific is heard;
+* every chosen instance is scored audio x visual; several may sound at once;
+* what is heard but has no chosen visible source is reported as
+  ``heard_not_visible`` (AudioSet names), and then the mask stays empty.
+
+The heatmap is, per pixel, the vision model's probability that the pixel belongs
+to a chosen instance (DeepLab softmax, YOLOX detection score over its box or SAM
+mask), max over instances; the pipeline masks it at ``mask_threshold``. Vision
+runs only when some visible source is heard, so silence and unmapped sounds cost
+one tagger pass.
 """
 from __future__ import annotations
 
 import time
 from typing import Any, Mapping
 
+import cv2
 import numpy as np
 
 from .audio.tagger import AudioTagger
-from .sound_sources import SoundSourceMap
-from .types import SegmenterOutput
+from .sound_sources import Concept, SoundSourceMap
+from .types import Instance, SegmenterOutput
 from .vision.classes import COCO_CLASSES, VOC_CLASSES
+
+# DeepLab speckles smaller than this fraction of the frame are not objects.
+MIN_COMPONENT_FRACTION = 1e-3
 
 
 class ZeroShotSegmenter:
@@ -31,6 +48,7 @@ class ZeroShotSegmenter:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], device: str) -> "ZeroShotSegmenter":
         from .errors import ConfigError
+        from .ontology import Ontology
 
         vision = dict(cfg.get("vision") or {})
         backends = list(vision.get("backends") or [])
@@ -41,7 +59,8 @@ class ZeroShotSegmenter:
         vision.setdefault("num_threads", cfg.get("num_threads"))
         vision.setdefault("device", device)
         tagger = AudioTagger.from_assets(cfg.get("assets_dir"), device=device)
-        bridge = SoundSourceMap.load(tagger.labels, cfg.get("sound_sources"), VOC_CLASSES, COCO_CLASSES)
+        bridge = SoundSourceMap.load(tagger.labels, cfg.get("sound_sources"), VOC_CLASSES, COCO_CLASSES,
+                                     Ontology.load(assets_dir=cfg.get("assets_dir")))
         deeplab = yolox = None
         if "deeplab" in backends:
             from .vision.deeplab import DeepLabV3VOC
@@ -56,6 +75,16 @@ class ZeroShotSegmenter:
     def update(self, cfg: Mapping[str, Any]) -> None:
         self.audio_threshold = float(cfg["audio_threshold"])
 
+    def warmup(self) -> None:
+        """One pass of the tagger and of every vision backend (the first call of each is slow)."""
+        rng = np.random.default_rng(0)
+        frame = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+        self.tagger.tag(rng.normal(0, 0.1, 16000).astype(np.float32), 16000)
+        if self.deeplab is not None:
+            self.deeplab.segment(frame)
+        if self.yolox is not None:
+            self.yolox.instances(frame)
+
     def audio_tags(self, audio: np.ndarray, sample_rate: int, k: int = 5) -> list[tuple[str, float]]:
         return self.tagger.tag(audio, sample_rate).top(k)
 
@@ -66,30 +95,99 @@ class ZeroShotSegmenter:
         t = time.perf_counter()
         tags = self.tagger.tag(audio, sample_rate)
         timings["audio_tagger"] = (time.perf_counter() - t) * 1e3
-        sounding = self.bridge.sounding(tags.probs, self.audio_threshold)
-        info: dict[str, Any] = {"audio_tags": tags.top(5), "sounding": [(c.name, s) for c, s in sounding]}
+        hearing = self.bridge.hear(tags.probs, self.audio_threshold)
+        # Candidate concepts with their audio evidence: specific first; a generic node adds
+        # the concepts it covers (at its own score) only when nothing below it was heard.
+        audio_score: dict[str, float] = {c.name: s for c, s in hearing.specific}
+        concepts: dict[str, Concept] = {c.name: c for c, _ in hearing.specific}
+        via: dict[str, str] = {}
+        for _, score, target, covered in hearing.generic:
+            for c in covered:
+                if c.name not in concepts:
+                    concepts[c.name], audio_score[c.name], via[c.name] = c, score, target
+        instances = self._instances(rgb, concepts, audio_score, timings)
+        t = time.perf_counter()
+        instances.sort(key=lambda i: -i.score)
         heatmap = np.zeros((h, w), np.float32)
-        mask = np.zeros((h, w), bool)
-        # Prefer VOC pixel labels; COCO boxes cover the classes VOC lacks (keyboard, phone, ...).
-        voc_needed = self.deeplab is not None and any(c.voc for c, _ in sounding)
-        coco_needed = self.yolox is not None and any(c.coco and not (voc_needed and c.voc) for c, _ in sounding)
-        voc_maps = self._run(self.deeplab, rgb, timings, "vision_deeplab") if voc_needed else {}
-        coco_maps = self._run(self.yolox, rgb, timings, "vision_yolox") if coco_needed else {}
-        t = time.perf_counter()
-        labels = []
-        for concept, score in sounding:
-            conf = voc_maps.get(concept.voc) if voc_needed and concept.voc else coco_maps.get(concept.coco)
-            if conf is None:
-                continue  # sounding but not visible: nothing to segment
-            np.maximum(heatmap, conf * score, out=heatmap)
-            mask |= conf > 0  # backends give the class region as conf > 0 (vision.base.ClassMaps)
-            labels.append((concept.name, score))
+        for inst in instances:
+            np.maximum(heatmap, inst.prob, out=heatmap)
+        chosen: dict[str, float] = {}
+        for inst in instances:
+            chosen.setdefault(inst.label, inst.score)
+        heard_not_visible = self._heard_not_visible(hearing, [concepts[n] for n in chosen],
+                                                    [c for n, c in concepts.items() if n not in chosen], via)
         timings["fuse"] = (time.perf_counter() - t) * 1e3
-        return SegmenterOutput(heatmap, labels, timings, info)
+        info: dict[str, Any] = {
+            "audio_tags": tags.top(5),
+            "heard": [(c.name, s) for c, s in hearing.specific]
+            + [(g.name if t == g.name else f"{g.name} > {t}", s) for g, s, t, _ in hearing.generic],
+        }
+        return SegmenterOutput(heatmap, list(chosen.items()), timings, info, heard_not_visible, instances)
 
-    @staticmethod
-    def _run(backend, rgb, timings, key) -> dict[str, np.ndarray]:
-        t = time.perf_counter()
-        maps = backend.segment(rgb).maps
-        timings[key] = (time.perf_counter() - t) * 1e3
-        return maps
+    def _instances(self, rgb: np.ndarray, concepts: dict[str, Concept], audio_score: dict[str, float],
+                   timings: dict[str, float]) -> list[Instance]:
+        """Visible instances of the candidate concepts: VOC pixel labels first (finer masks),
+        COCO detections for classes VOC lacks or where DeepLab found nothing."""
+        out: list[Instance] = []
+        voc = [c for c in concepts.values() if c.voc and self.deeplab is not None]
+        found: set[str] = set()
+        if voc:
+            t = time.perf_counter()
+            maps = self.deeplab.segment(rgb).maps
+            timings["vision_deeplab"] = (time.perf_counter() - t) * 1e3
+            for c in voc:
+                if c.voc in maps:
+                    new = _components(maps[c.voc], c.name, audio_score[c.name])
+                    out += new
+                    found |= {c.name} if new else set()
+        coco = [c for c in concepts.values() if c.coco and c.name not in found]
+        if coco and self.yolox is not None:
+            t = time.perf_counter()
+            detections = self.yolox.instances(rgb)
+            timings["vision_yolox"] = (time.perf_counter() - t) * 1e3
+            source = "sam" if getattr(self.yolox, "sam", None) is not None else "yolox"
+            by_class = {c.coco: c for c in coco}
+            for det, region in detections:
+                c = by_class.get(det.label)
+                if c is None or not region.any():
+                    continue
+                prob = np.where(region, np.float32(det.score), np.float32(0))
+                out.append(Instance(c.name, region, prob, audio_score[c.name] * det.score,
+                                    audio_score[c.name], det.score, det.box, source))
+        return out
+
+    def _heard_not_visible(self, hearing, chosen: list[Concept], unseen: list[Concept],
+                           via: dict[str, str]) -> list[str]:
+        """Heard sounds no chosen visible source accounts for, most specific names, best first."""
+        names = [n for n, _ in hearing.sounds if not any(self.bridge.explains(n, c) for c in chosen)]
+        # A concept or generic node heard only through combined evidence (no single class over
+        # the threshold) is named by its strongest class, so "heard a dog" is never silent.
+        for c in unseen:
+            if c.name not in via and not any(n in c.classes for n in names):
+                names.append(c.classes[int(np.argmax(hearing.evidence[list(c.audio_indices)]))])
+        for g, _, target, covered in hearing.generic:
+            if any(c in chosen for c in covered):
+                continue
+            # The node its evidence led to is the most specific name ("Aircraft", not "Vehicle").
+            names = [n for n in names if n != g.name]
+            if not any(n in self.bridge.ontology.subtree(target) for n in names):
+                names.append(target)
+        return list(dict.fromkeys(names))
+
+
+def _components(conf: np.ndarray, label: str, audio: float) -> list[Instance]:
+    """DeepLab class region -> one instance per connected component (speckles dropped)."""
+    region = (conf > 0).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(region, connectivity=8)
+    min_area = MIN_COMPONENT_FRACTION * conf.size
+    out = []
+    for k in range(1, n):
+        x, y, bw, bh, area = (int(v) for v in stats[k])
+        if area < min_area:
+            continue
+        mask = labels == k
+        prob = np.where(mask, conf, np.float32(0)).astype(np.float32)
+        visual = float(conf[mask].mean())
+        out.append(Instance(label, mask, prob, audio * visual, audio, visual,
+                            (float(x), float(y), float(x + bw), float(y + bh)), "deeplab"))
+    return out

@@ -148,6 +148,21 @@ class YoloxCOCO(VisionBackend):
         timings["maps"] = (time.perf_counter() - t) * 1e3
         return ClassMaps("coco", (h, w), maps, timings)
 
+    def instances(self, rgb: np.ndarray, timings: dict[str, float] | None = None
+                  ) -> list[tuple[Detection, np.ndarray]]:
+        """Each detection with its HxW bool region (the box, or its SAM mask), best first."""
+        rgb = to_rgb8(rgb)
+        timings = {} if timings is None else timings
+        detections = self._detect(rgb, timings)
+        out = []
+        for det, region in zip(detections, self._regions(rgb, detections, timings)):
+            if not isinstance(region, np.ndarray):
+                mask = np.zeros(rgb.shape[:2], bool)
+                mask[region] = True
+                region = mask
+            out.append((det, region))
+        return out
+
     def _regions(self, rgb: np.ndarray, detections: list[Detection], timings: dict[str, float]) -> list:
         """Per detection: a bool HxW SAM mask, or the box as a pair of slices."""
         if not detections:

@@ -1,0 +1,133 @@
+"""The zero-shot default on real scenes: every shared real recording with shared photos.
+
+Each recording (assets real_sounds/*) is paired with photos where its source class
+is visible and photos where it is not. Every 1 s window (stride 1 s, as `avs
+segment`) is judged at class level:
+
+  H  hit: the source's class is among the chosen labels and the mask is not empty,
+     and nothing else is masked
+  X  hit, but another class is masked as well
+  N  honest miss: empty mask, heard_not_visible names the sound (an AudioSet class
+     in the subtree of one of the pair's sound names, ontology-checked; for the
+     instruments plain "Music" counts, as that is often all the tagger says)
+  E  empty mask, the sound not named (heard nothing, or named something else)
+  W  wrong: only other objects masked
+
+Visible pairs want H; not-visible pairs want N. The truth is per recording (the
+source is assumed audible in every window), so quiet windows count against us.
+Usage: python bench/bench_real_scenes.py [--json out.json] [--aggregate noisy_or max]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+
+from avs_core import assets
+from avs_core.media import iter_windows
+from avs_core.ontology import Ontology
+from avs_core.pipeline import AVSPipeline
+
+# recording -> (accepted sound names (ontology subtrees), visible concept(s), photos with it, photos without it)
+PAIRS = {
+    "dog_bark_esc10_2-117271-A.ogg": (["Dog"], "dog", ["pets", "dog_segmentation"], ["cat"]),
+    "dog_bark_esc10_3-155312-A.ogg": (["Dog"], "dog", ["yolox_dog"], ["grace_hopper"]),
+    "cat_meow_antum.flac": (["Cat"], "cat", ["cat"], ["pets"]),
+    "bird_antum_02.flac": (["Bird"], "bird", ["owl"], ["traffic_0001"]),
+    "bird_berklee_4.mp3": (["Bird"], "bird", ["parrot"], ["grace_hopper"]),
+    "rooster_esc10_3-154957-A.ogg": (["Fowl"], "bird", ["bird_segmentation"], ["pets"]),
+    "car_engine_antum.flac": (["Vehicle", "Engine"], "car", ["traffic_0002"], ["grace_hopper"]),
+    "car_horn_berklee_1.mp3": (["Vehicle", "Vehicle horn, car horn, honking"], "car", ["traffic_0001"], ["cat"]),
+    "siren_police_berklee_2.mp3": (["Siren", "Emergency vehicle"], "car|truck", ["traffic_0003"], ["owl"]),
+    "crying_baby_esc10_3-152007-B.ogg": (["Crying, sobbing"], "person", ["grace_hopper"], ["traffic_0002"]),
+    "laughter_berklee_1.mp3": (["Laughter", "Speech"], "person", ["grace_hopper"], ["parrot"]),
+    "clap_berklee_1.mp3": (["Hands"], "person", ["grace_hopper"], ["cat"]),
+    "cow_antum_01.flac": (["Cattle, bovinae"], None, [], ["pets"]),
+    "sheep_antum_baa.flac": (["Sheep"], None, [], ["traffic_0003"]),
+    "horse_berklee_1.mp3": (["Horse"], None, [], ["grace_hopper"]),
+    "train_horn_opensfx_10.wav": (["Rail transport", "Vehicle horn, car horn, honking"], None, [], ["traffic_0001"]),
+    "airplane_jet_opensfx_09.wav": (["Aircraft", "Vehicle"], None, [], ["traffic_0002"]),
+    "helicopter_esc10_2-37806-C.ogg": (["Aircraft", "Vehicle"], None, [], ["traffic_0003"]),
+    "chainsaw_esc10_3-118972-B.ogg": (["Tools", "Chainsaw"], None, [], ["grace_hopper"]),
+    "church_bells_antum_01.flac": (["Bell", "Change ringing (campanology)"], None, [], ["traffic_0001"]),
+    "clock_tick_esc10_3-142593-A.ogg": (["Clock"], None, [], ["grace_hopper"]),
+    "toilet_flush_berklee.mp3": (["Toilet flush", "Water"], None, [], ["grace_hopper"]),
+    "guitar_chord_berklee_1.mp3": (["Guitar", "Musical instrument", "Music"], None, [], ["grace_hopper"]),
+    "piano_chord_berklee.mp3": (["Keyboard (musical)", "Musical instrument", "Music"], None, [], ["grace_hopper"]),
+    "violin_berklee_bounce1.mp3": (["Bowed string instrument", "Musical instrument", "Music"], None, [], ["grace_hopper"]),
+    "snare_drum_berklee_brush1.mp3": (["Drum", "Musical instrument", "Music"], None, [], ["grace_hopper"]),
+    "trumpet_librosa_sorohanro.ogg": (["Brass instrument", "Musical instrument", "Music"], None, [], ["grace_hopper"]),
+}
+
+
+def judge(res, source: str | None, named_ok: set[str]) -> str:
+    chosen = {name for name, _ in res.labels} if res.mask.any() else set()
+    wanted = set(source.split("|")) if source else set()
+    if chosen:
+        if chosen & wanted:
+            return "H" if chosen <= wanted else "X"
+        return "W"
+    return "N" if set(getattr(res, "heard_not_visible", [])) & named_ok else "E"
+
+
+def run(pipe: AVSPipeline, onto: Ontology) -> list[dict]:
+    rows = []
+    for clip, (sounds, source, visible, hidden) in PAIRS.items():
+        named_ok = {n for s in sounds for n in onto.subtree(s)}
+        for photo, vis in [(p, True) for p in visible] + [(p, False) for p in hidden]:
+            windows = iter_windows(assets.resolve(photo), assets.resolve(f"real_sounds/{clip}"), 1.0, 1.0)
+            marks, details = "", []
+            for w in windows:
+                res = pipe(w)
+                marks += judge(res, source if vis else None, named_ok)
+                details.append({"labels": [[n, round(s, 3)] for n, s in res.labels],
+                                "heard_not_visible": list(getattr(res, "heard_not_visible", [])),
+                                "tags": [[n, round(s, 3)] for n, s in res.info.get("audio_tags", [])[:3]]})
+            rows.append({"clip": clip, "photo": photo, "visible": vis, "windows": marks, "details": details})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| recording | photo | source visible | windows | verdict |", "|---|---|---|---|---|"]
+    for r in rows:
+        want = "H" if r["visible"] else "N"
+        c = Counter(r["windows"])
+        verdict = "wrong" if c["W"] else ("ok" if c[want] * 2 >= len(r["windows"]) else "weak")
+        lines.append(f"| {r['clip']} | {r['photo']} | {'yes' if r['visible'] else 'no'} | {r['windows']} | {verdict} |")
+    return "\n".join(lines)
+
+
+def totals(rows: list[dict]) -> dict[str, Counter]:
+    out = {"visible": Counter(), "not visible": Counter()}
+    for r in rows:
+        out["visible" if r["visible"] else "not visible"].update(r["windows"])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", help="write every window's outcome, labels and heard_not_visible here")
+    ap.add_argument("--aggregate", nargs="+", default=[None],
+                    help="compare evidence aggregations side by side (noisy_or max); default: the bridge's own")
+    args = ap.parse_args()
+    onto = Ontology.load()
+    pipe = AVSPipeline.from_config({"device": "cpu"})
+    results = {}
+    for agg in args.aggregate:
+        if agg is not None:
+            pipe.segmenter.bridge.aggregate = agg
+        rows = run(pipe, onto)
+        results[agg or "default"] = rows
+        print(f"\n## aggregate: {agg or 'bridge default'}\n")
+        print(table(rows))
+    print("\nwindows per outcome (H hit, X hit+extra, N honest miss, E empty unnamed, W wrong)")
+    for name, rows in results.items():
+        for kind, c in totals(rows).items():
+            print(f"{name:10s} {kind:12s} " + "  ".join(f"{k}={c[k]:3d}" for k in "HXNEW") + f"  of {sum(c.values())}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
