@@ -50,10 +50,12 @@ def run(args) -> int:
         cv2.imwrite(str(out / f"{name}_mask.png"), res.mask.astype(np.uint8) * 255)
         np.save(out / f"{name}_heatmap.npy", res.heatmap)
         cv2.imwrite(str(out / f"{name}_heatmap.png"), colorize_heatmap(res.heatmap))
-        cv2.imwrite(str(out / f"{name}_overlay.png"), overlay(window.frame, res.mask, res.heatmap, res.labels))
+        cv2.imwrite(str(out / f"{name}_overlay.png"), overlay(window.frame, res.mask, res.heatmap, res.labels,
+                                                                heard_not_visible=res.heard_not_visible))
         entry = {
             "window": i, "t_start": round(window.t_start, 3), "t_end": round(window.t_end, 3),
             "silent": res.silent, "labels": [[n, round(s, 4)] for n, s in res.labels],
+            "heard_not_visible": list(res.heard_not_visible),
             "mask_fraction": round(float(res.mask.mean()), 5),
             "audio_tags": [[n, round(s, 4)] for n, s in res.info.get("audio_tags", [])],
             "timings_ms": {k: round(v, 2) for k, v in res.timings_ms.items()},
