@@ -114,8 +114,26 @@ def test_non_finite_losses_are_skipped_then_abort(tmp_path):
         train_script.train(cfg, resume=False)
 
 
-@pytest.mark.skipif(not hasattr(torch.distributed, "is_available") or not torch.distributed.is_available(),
-                    reason="torch.distributed unavailable")
+@pytest.mark.parametrize("config, expected", [
+    ("synthetic_teso.yaml", {"mask_cls", "infonce"}),  # Mask2Former's matched loss is the segmentation loss
+    ("synthetic_gavs.yaml", {"bce", "dice", "align"}),
+])
+def test_training_loop_adds_the_pixel_loss_only_when_the_model_has_none(tmp_path, monkeypatch, config, expected):
+    cfg = train_script.load_config(str(REPO / "training" / "configs" / config),
+                                   TINY + [f"output_dir={tmp_path}", "train.max_steps=1", "eval.splits=[]"])
+    seen = []
+    original = train_script.compute_losses
+
+    def recording(*args, **kwargs):
+        losses = original(*args, **kwargs)
+        seen.append(set(losses))
+        return losses
+
+    monkeypatch.setattr(train_script, "compute_losses", recording)
+    train_script.train(cfg, resume=False)
+    assert seen == [expected]
+
+
 def test_ddp_under_torchrun_on_cpu(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(REPO / "training" / "train.py"), "--config", str(CONFIG), f"output_dir={tmp_path}", *TINY,

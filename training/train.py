@@ -21,6 +21,7 @@ import os
 import random
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,7 @@ def _repo_path(p: str) -> Path:
     return path if path.is_absolute() else REPO / path
 
 
-def setup_distributed() -> tuple[int, int, torch.device]:
+def setup_distributed(timeout_s: float = 1800.0) -> tuple[int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -74,8 +75,20 @@ def setup_distributed() -> tuple[int, int, torch.device]:
     else:
         device = torch.device("cpu")
     if world > 1:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(seconds=timeout_s))
     return rank, world, device
+
+
+def any_rank(flag: bool, world: int, device: torch.device) -> bool:
+    """True when ``flag`` holds on at least one rank; every rank gets the same answer.
+
+    Under DDP every rank must take the same branch: one that skipped backward (or stopped)
+    alone would leave the others blocked in the next collective.
+    """
+    t = torch.tensor([float(flag)], device=device)
+    if world > 1:
+        dist.all_reduce(t)
+    return bool(t.item() > 0)
 
 
 def seed_everything(seed: int) -> None:
@@ -129,12 +142,18 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -
     return (1 - (2 * (p * t).sum(1) + smooth) / (p.sum(1) + t.sum(1) + smooth)).mean()
 
 
-def compute_losses(out: dict, target: torch.Tensor, loss_cfg: dict) -> dict[str, torch.Tensor]:
-    logits = out["mask_logits"].float()
-    losses = {
-        "bce": float(loss_cfg.get("bce", 1.0)) * F.binary_cross_entropy_with_logits(logits, target),
-        "dice": float(loss_cfg.get("dice", 1.0)) * dice_loss(logits, target),
-    }
+def compute_losses(out: dict, target: torch.Tensor, loss_cfg: dict, seg_loss_in_losses: bool = False) -> dict[str, torch.Tensor]:
+    """The weighted loss terms of one batch.
+
+    ``seg_loss_in_losses`` (the model's attribute): the model's own losses already hold its full
+    segmentation loss (TeSO's Hungarian-matched Mask2Former loss), so the config's BCE + Dice on
+    ``mask_logits`` are not added a second time.
+    """
+    losses = {}
+    if not seg_loss_in_losses:
+        logits = out["mask_logits"].float()
+        losses["bce"] = float(loss_cfg.get("bce", 1.0)) * F.binary_cross_entropy_with_logits(logits, target)
+        losses["dice"] = float(loss_cfg.get("dice", 1.0)) * dice_loss(logits, target)
     aux_scale = loss_cfg.get("aux") or {}
     # Model losses come weighted by the model config; loss.aux.<name> rescales them per run.
     for name, value in (out.get("losses") or {}).items():
@@ -160,11 +179,21 @@ def to_device(batch: dict, device: torch.device) -> dict:
 
 
 def train(cfg: dict, resume: bool) -> dict:
+    """Run (or resume) training, then save the model and evaluate on rank 0; returns the metrics
+    (every rank gets the training counters, rank 0 also the evaluation)."""
+    tc = dict(cfg.get("train") or {})
+    rank, world, device = setup_distributed(float(tc.get("dist_timeout_s", 1800)))
+    try:
+        return _train(cfg, resume, tc, rank, world, device)
+    finally:
+        if dist.is_initialized():  # an abort reached on every rank at the same step, or an error
+            dist.destroy_process_group()
+
+
+def _train(cfg: dict, resume: bool, tc: dict, rank: int, world: int, device: torch.device) -> dict:
     from avs_core.modeling import build_model, save_checkpoint
 
-    rank, world, device = setup_distributed()
     out_dir = _repo_path(cfg["output_dir"])
-    tc = dict(cfg.get("train") or {})
     seed = int(cfg.get("seed", 0))
     max_steps = int(tc.get("max_steps", 1000))
     bs = int(tc.get("batch_size", 8))
@@ -244,10 +273,10 @@ def train(cfg: dict, resume: bool) -> dict:
             batch = to_device(batch, device)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 out = net(batch)
-            losses = compute_losses(out, batch["target"], loss_cfg)
+            losses = compute_losses(out, batch["target"], loss_cfg, model.seg_loss_in_losses)
             total = sum(losses.values())
             optimizer.zero_grad(set_to_none=True)
-            if torch.isfinite(total):
+            if not any_rank(not bool(torch.isfinite(total.detach())), world, device):
                 scaler.scale(total).backward()
                 if tc.get("grad_clip"):
                     scaler.unscale_(optimizer)
@@ -255,9 +284,9 @@ def train(cfg: dict, resume: bool) -> dict:
                 scaler.step(optimizer)
                 scaler.update()
             else:
-                state["nonfinite"] += 1
-                log.warning("non-finite loss at step %d (%s); step skipped (%d/%d)", state["step"],
-                            {k: v.item() for k, v in losses.items()}, state["nonfinite"], max_nonfinite)
+                state["nonfinite"] += 1  # counted on every rank, so all abort at the same step
+                log.warning("non-finite loss at step %d on some rank (here: %s); step skipped on every rank (%d/%d)",
+                            state["step"], {k: v.item() for k, v in losses.items()}, state["nonfinite"], max_nonfinite)
                 if state["nonfinite"] >= max_nonfinite:
                     raise AVSError(f"{state['nonfinite']} non-finite losses: aborting (train.max_nonfinite)")
             scheduler.step()
@@ -277,7 +306,7 @@ def train(cfg: dict, resume: bool) -> dict:
                     log.info("step %d/%d loss %.4f (%s) lr %.2e, %.0f s", state["step"], max_steps, total.item(),
                              " ".join(f"{k} {v.item():.3f}" for k, v in losses.items()),
                              scheduler.get_last_lr()[0], state["train_seconds"])
-            if max_minutes and state["train_seconds"] > max_minutes * 60:
+            if max_minutes and any_rank(state["train_seconds"] > max_minutes * 60, world, device):
                 # A wall-clock budget makes the run length machine-dependent (not resumable bit-exactly).
                 log.warning("train.max_minutes=%s reached at step %d; stopping", max_minutes, state["step"])
                 save_state()
@@ -288,22 +317,23 @@ def train(cfg: dict, resume: bool) -> dict:
             state["epoch"] += 1
             state["batch_in_epoch"] = 0
     bar.close()
+    if world > 1:
+        # Every rank is past its last collective (the final save_state). Leaving the group here means
+        # rank 0's evaluation below runs with no collective pending, so it cannot hit the timeout.
+        dist.barrier()
+        dist.destroy_process_group()
 
-    metrics = {}
+    metrics = {"train": {"steps": state["step"], "train_seconds": state["train_seconds"],
+                         "nonfinite_steps": state["nonfinite"], "frames": len(dataset)}}
     if rank == 0:
         writer.close()
         save_checkpoint(model, out_dir / MODEL_FILE)
-        metrics = {"train": {"steps": state["step"], "train_seconds": state["train_seconds"],
-                             "nonfinite_steps": state["nonfinite"], "frames": len(dataset)}}
         eval_splits = list(get(cfg, "eval.splits", []) or [])
         if eval_splits:
             from avs_core.evaluation import evaluate_model
             metrics["eval"] = evaluate_model(model, cfg, eval_splits)
         from avs_core.evaluation import dump_json
         dump_json(metrics, out_dir / "metrics.json")
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
     return metrics
 
 
