@@ -34,6 +34,8 @@ from .vision.classes import COCO_CLASSES, VOC_CLASSES
 
 # DeepLab speckles smaller than this fraction of the frame are not objects.
 MIN_COMPONENT_FRACTION = 1e-3
+# Components under this fraction of the class's largest one are fragments of a neighbour, not objects.
+FRAGMENT_FRACTION = 0.1
 
 
 class ZeroShotSegmenter:
@@ -176,18 +178,25 @@ class ZeroShotSegmenter:
 
 
 def _components(conf: np.ndarray, label: str, audio: float) -> list[Instance]:
-    """DeepLab class region -> one instance per connected component (speckles dropped)."""
+    """DeepLab class region -> one instance per connected component. Speckles are dropped;
+    fragments (a leg cut off by a fence) join the nearest main component of the class."""
     region = (conf > 0).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(region, connectivity=8)
-    min_area = MIN_COMPONENT_FRACTION * conf.size
+    n, labels, stats, centroids = cv2.connectedComponentsWithStats(region, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    if not n > 1:
+        return []
+    keep = [k for k in range(1, n) if areas[k - 1] >= MIN_COMPONENT_FRACTION * conf.size]
+    main = [k for k in keep if areas[k - 1] >= FRAGMENT_FRACTION * areas.max()]
+    owner = {k: k for k in main}
+    for k in keep:
+        if k not in owner:
+            owner[k] = min(main, key=lambda m: float(np.sum((centroids[m] - centroids[k]) ** 2)))
     out = []
-    for k in range(1, n):
-        x, y, bw, bh, area = (int(v) for v in stats[k])
-        if area < min_area:
-            continue
-        mask = labels == k
+    for m in main:
+        mask = np.isin(labels, [k for k, o in owner.items() if o == m])
+        ys, xs = np.nonzero(mask)
         prob = np.where(mask, conf, np.float32(0)).astype(np.float32)
         visual = float(conf[mask].mean())
         out.append(Instance(label, mask, prob, audio * visual, audio, visual,
-                            (float(x), float(y), float(x + bw), float(y + bh)), "deeplab"))
+                            (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)), "deeplab"))
     return out
