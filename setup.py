@@ -1,6 +1,6 @@
 """ament_python package avs_ros (with the ROS-free library avs_core), also pip-installable.
 
-The default configuration (config/*.yaml) is package data of ``avs_config`` (the config/
+The default configuration (config/*.yaml, fastdds.xml) is package data of ``avs_config`` (the config/
 folder mapped by package_dir), found with importlib.resources from a checkout, a wheel or
 a colcon install; colcon installs also get share/avs_ros/{config,launch} for ros2 launch.
 """
@@ -9,7 +9,7 @@ from glob import glob
 from setuptools import find_packages, setup
 
 package_name = "avs_ros"
-config_patterns = ["*.yaml", "models/*.yaml", "models/tiny/*.yaml"]
+config_patterns = ["*.yaml", "*.xml", "models/*.yaml", "models/tiny/*.yaml"]
 
 setup(
     name=package_name,
@@ -21,7 +21,7 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
-        ("share/" + package_name + "/config", glob("config/*.yaml")),
+        ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.xml")),
         ("share/" + package_name + "/config/models", glob("config/models/*.yaml")),
         ("share/" + package_name + "/config/models/tiny", glob("config/models/tiny/*.yaml")),
     ],

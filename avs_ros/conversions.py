@@ -1,29 +1,57 @@
 """sensor_msgs images <-> numpy, validated.
 
 Decoding uses cv_bridge when it imports (apt ROS installs), else ``rosbags.image``
-(pure Python + OpenCV; works on rclpy messages). Every message is checked against
+(pure Python + OpenCV; works on rclpy messages). Both are imported on first use, not
+at module import, so the node starts on a robot that has only one of them, and a
+machine with neither gets an error naming both. Every message is checked against
 its declared size first, so truncated or zero-size images become an InputError
 the node can log, never a numpy crash or a silently wrong picture.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from types import SimpleNamespace
 
 import numpy as np
 
 from avs_core.errors import InputError
+from avs_core.optional import MissingPackageError
 
-try:  # cv_bridge is only importable in a sourced ROS install (and may be built against another numpy)
-    from cv_bridge import CvBridge
 
-    _BRIDGE = CvBridge()
-except Exception:  # noqa: BLE001 - any import/ABI failure means "use the fallback"
-    _BRIDGE = None
+@lru_cache(maxsize=1)
+def _backend() -> tuple[str, object]:
+    """("cv_bridge", CvBridge()) when cv_bridge imports, else ("rosbags.image", module)."""
+    try:  # only importable in a sourced ROS install (and may be built against another numpy)
+        from cv_bridge import CvBridge
 
-from rosbags.image import compressed_image_to_cvimage, image_to_cvimage  # noqa: E402
-from rosbags.image.image import to_cvtype  # noqa: E402
+        return "cv_bridge", CvBridge()
+    except Exception:  # noqa: BLE001 - any import/ABI failure means "use the fallback"
+        pass
+    try:
+        import rosbags.image as rosbags_image
+    except ImportError:
+        raise MissingPackageError(
+            "decoding sensor_msgs images needs cv_bridge (apt install ros-$ROS_DISTRO-cv-bridge) "
+            "or rosbags-image (pip install rosbags-image; in requirements.txt)") from None
+    return "rosbags.image", rosbags_image
 
-BACKEND = "cv_bridge" if _BRIDGE is not None else "rosbags.image"
+
+def backend() -> str:
+    """Name of the image decoder in use: "cv_bridge" or "rosbags.image" (imports it on first call)."""
+    return _backend()[0]
+
+
+def _pixel_format(encoding: str) -> tuple[np.dtype, int]:
+    """(numpy dtype, channels) of a sensor_msgs encoding, from the decoder in use."""
+    name, impl = _backend()
+    if name == "cv_bridge":
+        dtype, channels = impl.encoding_to_dtype_with_channels(encoding)
+    else:
+        from rosbags.image.image import to_cvtype
+
+        _, _, dtype, channels = to_cvtype(encoding)
+    return np.dtype(dtype), int(channels)
+
 
 # Encodings we turn into RGB. Bayer/YUV would work through the decoders too, but
 # nobody should feed those to a segmenter without knowing: reject them clearly.
@@ -55,34 +83,38 @@ def check_image_msg(msg) -> None:
 
 
 def _row_bytes(msg) -> int:
-    _, _, typestr, channels = to_cvtype(msg.encoding.strip())
-    return msg.width * channels * np.dtype(typestr).itemsize
+    dtype, channels = _pixel_format(msg.encoding.strip())
+    return msg.width * channels * dtype.itemsize
 
 
 def image_msg_to_rgb(msg) -> np.ndarray:
     """sensor_msgs/Image -> HxWx3 uint8 RGB (a fresh array, safe to keep)."""
     check_image_msg(msg)
     encoding = msg.encoding.strip()
-    if _BRIDGE is not None and encoding not in _AS_RGB:  # cv_bridge handles row padding itself
-        out = _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8")
+    name, impl = _backend()
+    if name == "cv_bridge":  # handles row padding itself; reads only the message fields
+        src = SimpleNamespace(encoding=_AS_RGB.get(encoding, encoding), width=msg.width, height=msg.height,
+                              step=msg.step, is_bigendian=msg.is_bigendian, data=msg.data)
+        out = impl.imgmsg_to_cv2(src, desired_encoding="rgb8")
     else:
         data, row_bytes = msg.data, _row_bytes(msg)
         if msg.step != row_bytes:  # row padding: keep only the pixels of each row
             data = np.frombuffer(data, np.uint8).reshape(msg.height, msg.step)[:, :row_bytes].tobytes()
         src = SimpleNamespace(encoding=_AS_RGB.get(encoding, encoding), width=msg.width, height=msg.height,
                               is_bigendian=msg.is_bigendian, data=data)
-        out = image_to_cvimage(src, "rgb8")
+        out = impl.image_to_cvimage(src, "rgb8")
     return np.array(out, dtype=np.uint8, copy=True)
 
 
 def compressed_msg_to_rgb(msg) -> np.ndarray:
     """sensor_msgs/CompressedImage (jpeg/png) -> HxWx3 uint8 RGB."""
     check_image_msg(msg)
+    name, impl = _backend()
     try:
-        if _BRIDGE is not None:
-            out = _BRIDGE.compressed_imgmsg_to_cv2(msg, desired_encoding="rgb8")
+        if name == "cv_bridge":
+            out = impl.compressed_imgmsg_to_cv2(msg, desired_encoding="rgb8")
         else:
-            out = compressed_image_to_cvimage(msg, "rgb8")
+            out = impl.compressed_image_to_cvimage(msg, "rgb8")
     except Exception as exc:  # noqa: BLE001 - decoders raise assorted errors (or assert) on corrupt data
         raise InputError(f"cannot decode compressed image (format {msg.format!r}): {type(exc).__name__}: {exc}") from None
     if out is None or out.size == 0:
@@ -93,8 +125,8 @@ def compressed_msg_to_rgb(msg) -> np.ndarray:
 def numpy_to_image_msg(array: np.ndarray, encoding: str, header, msg_type):
     """numpy -> sensor_msgs/Image with ``header`` copied (the source frame's stamp and frame_id)."""
     arr = np.ascontiguousarray(array)
-    _, _, typestr, channels = to_cvtype(encoding)
-    if arr.dtype != np.dtype(typestr) or (arr.ndim == 2) != (channels == 1) or (arr.ndim == 3 and arr.shape[2] != channels):
+    dtype, channels = _pixel_format(encoding)
+    if arr.dtype != dtype or (arr.ndim == 2) != (channels == 1) or (arr.ndim == 3 and arr.shape[2] != channels):
         raise InputError(f"array {arr.dtype}{arr.shape} does not match encoding {encoding}")
     msg = msg_type()
     msg.header = header
