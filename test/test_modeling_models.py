@@ -98,7 +98,7 @@ def test_predictor_encodes_each_frame_once(model, monkeypatch):
     predictor = ModelPredictor(model)
     calls = []
     original = model.encode_image
-    monkeypatch.setattr(model, "encode_image", lambda x: calls.append(1) or original(x))
+    monkeypatch.setattr(model, "encode_image", lambda x, valid_hw=None: calls.append(1) or original(x, valid_hw))
     frame = np.zeros((60, 80, 3), np.uint8)
     silent, tone = np.zeros(16000, np.float32), np.sin(np.arange(16000, dtype=np.float32) * 0.2)
     cues = ["dog", "guitar", "car", "piano"]  # several cues: Eq. 4 may mask some of them
@@ -203,3 +203,25 @@ def test_loss_decreases_on_a_fixed_batch(name):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.95 * losses[0], losses
+
+
+@pytest.mark.parametrize("name", ["gavs", "teso_sam"])
+def test_predictor_feeds_sam_what_sam_preprocess_makes(name):
+    """The SAM encoder input equals segment_anything's own SamPredictor resize + Sam.preprocess."""
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    model = build_model(tiny(name)).eval()
+    sam = model.sam
+    seen = []
+    hook = sam.image_encoder.patch_embed.register_forward_pre_hook(lambda _m, args: seen.append(args[0].clone()))
+    frame = np.random.default_rng(3).integers(0, 256, (45, 80, 3), dtype=np.uint8)  # landscape: pads the bottom
+    try:
+        ModelPredictor(model).predict(frame, np.zeros(16000, np.float32), 16000, [])
+    finally:
+        hook.remove()
+    resized = ResizeLongestSide(sam.image_encoder.img_size).apply_image(frame)
+    with torch.no_grad():
+        expected = sam.preprocess(torch.as_tensor(resized).permute(2, 0, 1)[None].float())
+    assert resized.shape[0] < sam.image_encoder.img_size  # there is padding to compare
+    torch.testing.assert_close(seen[0], expected, rtol=0, atol=1e-4)
+    assert (seen[0][..., resized.shape[0]:, :] == 0).all()  # zeros after normalising, not -mean/std

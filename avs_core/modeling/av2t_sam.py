@@ -102,9 +102,9 @@ class AV2TSAM(AVSModel):
         self.block_prompts = BlockPromptGenerator(common, int(a.get("adapter_hidden_dim", common)),
                                                   enc.patch_embed.proj.out_channels, len(enc.blocks))
 
-    def encode_image(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def encode_image(self, image: torch.Tensor, valid_hw=None) -> dict[str, torch.Tensor]:
         # The SAM encoder is conditioned on audio (block prompts), so only CLIP and the normalised image are cached.
-        feats = {"sam_input": normalize_image(self.sam, image)}
+        feats = {"sam_input": normalize_image(self.sam, image, valid_hw)}
         if self.clip is not None:
             x = F.interpolate(image, (self.clip_size, self.clip_size), mode="bicubic", align_corners=False)
             feats["clip"] = _embedding(self.clip.get_image_features(pixel_values=(x - self.clip_mean) / self.clip_std))

@@ -2,6 +2,8 @@
 
 forward(batch) with batch keys
   image  (B,3,S,S) RGB in [0,1] at ``input_size`` (the model normalises internally),
+  image_hw optional (B,2) or list of (h, w): the valid top-left region of each padded image;
+         outside it the model's input is zero *after* normalisation, as SAM pads,
   audio  (B,n) mono waveform at ``audio_sample_rate`` covering ``audio_window_s``,
   cues   list (len B) of list[str] scene text cues (used by text-aware models),
   target optional (B,1,S,S) {0,1} masks,
@@ -10,7 +12,7 @@ returns {"mask_logits": (B,1,S,S), "losses": {name: scalar, already weighted}, .
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -22,6 +24,21 @@ def freeze(module: nn.Module) -> nn.Module:
     for p in module.parameters():
         p.requires_grad_(False)
     return module
+
+
+def zero_padding(x: torch.Tensor, valid_hw: Sequence[Sequence[int]] | torch.Tensor | None) -> torch.Tensor:
+    """Zero ``x`` (B,C,S,S, already normalised) below / right of each image's valid (h, w) region.
+
+    SAM (``Sam.preprocess``) and Mask2Former's image processor normalise first and then pad with
+    zeros, which is what their frozen encoders were trained on; padding the [0, 1] image instead
+    would feed them -mean/std there.
+    """
+    if valid_hw is None:
+        return x
+    for i, (h, w) in enumerate(valid_hw):
+        x[i, :, int(h):, :] = 0
+        x[i, :, :, int(w):] = 0
+    return x
 
 
 class AVSModel(nn.Module):
@@ -65,8 +82,10 @@ class AVSModel(nn.Module):
                 groups.setdefault(self.lr_scale(name), []).append(p)
         return [{"params": ps, "lr": base_lr * scale, "lr_scale": scale} for scale, ps in sorted(groups.items())]
 
-    def encode_image(self, image: torch.Tensor) -> Any:
-        """Per-frame work that does not depend on audio or cues (cached by the predictor)."""
+    def encode_image(self, image: torch.Tensor, valid_hw=None) -> Any:
+        """Per-frame work that does not depend on audio or cues (cached by the predictor).
+
+        ``image`` (B,3,S,S) in [0,1]; ``valid_hw`` as batch["image_hw"] (None: all valid)."""
         raise NotImplementedError
 
     def decode(self, features: Any, batch: Mapping[str, Any]) -> dict:
@@ -75,7 +94,7 @@ class AVSModel(nn.Module):
 
     def forward(self, batch: Mapping[str, Any]) -> dict:
         image, _audio = self.check_batch(batch)
-        return self.decode(self.encode_image(image), batch)
+        return self.decode(self.encode_image(image, batch.get("image_hw")), batch)
 
     def check_batch(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         image, audio = batch.get("image"), batch.get("audio")

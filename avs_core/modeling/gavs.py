@@ -85,8 +85,8 @@ class GAVS(AVSModel):
         self.align_weight = float(g.get("align_loss_weight", 1.0))
         self.align_margin = float(g.get("align_margin", 0.2))
 
-    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
-        return encode_image(self.sam.image_encoder, normalize_image(self.sam, image))
+    def encode_image(self, image: torch.Tensor, valid_hw=None) -> torch.Tensor:
+        return encode_image(self.sam.image_encoder, normalize_image(self.sam, image, valid_hw))
 
     def decode(self, image_emb: torch.Tensor, batch: Mapping[str, Any]) -> dict:
         target = batch.get("target")

@@ -1,7 +1,8 @@
 """ModelPredictor: one frame + its audio window (+ cues) -> sounding-object probabilities at the frame's size.
 
-SAM-style preprocessing: the frame is resized so its longest side is the
-model's input size, padded at the bottom/right to a square, and the mask is
+SAM-style preprocessing (``SamPredictor.set_image`` + ``Sam.preprocess``): the
+frame is resized so its longest side is the model's input size, normalised by
+the model, then padded with zeros at the bottom/right to a square; the mask is
 cropped and resized back to the original frame. The audio-independent image
 work (``model.encode_image``) runs once per frame; each audio window / cue set
 on that frame only runs ``model.decode``.
@@ -39,7 +40,8 @@ class ModelPredictor:
         size = self.model.input_size
         x = torch.from_numpy(resized).to(self.device).permute(2, 0, 1).float().div_(255.0)
         x = F.pad(x, (0, size - x.shape[2], 0, size - x.shape[1]))[None]
-        self._features = self.model.encode_image(x)
+        # The model normalises, then zeroes the padding (the value under it here does not matter).
+        self._features = self.model.encode_image(x, valid_hw=[resized.shape[:2]])
         self._frame = frame.copy()
         self._sizes = (frame.shape[:2], resized.shape[:2])
 

@@ -17,6 +17,7 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, Sam
 
 from ..errors import AssetError, ConfigError
 from ..vision.sam import MODEL_TYPES, build_tiny_sam, load_sam_checkpoint
+from .base import zero_padding
 from .weights import require_path
 
 
@@ -39,9 +40,10 @@ def sam_input_size(sam: Sam) -> int:
     return int(sam.image_encoder.img_size)
 
 
-def normalize_image(sam: Sam, image01: torch.Tensor) -> torch.Tensor:
-    """(B,3,S,S) RGB in [0,1] -> SAM's normalised input (its pixel mean/std are on the 0-255 scale)."""
-    return (image01 * 255.0 - sam.pixel_mean) / sam.pixel_std
+def normalize_image(sam: Sam, image01: torch.Tensor, valid_hw=None) -> torch.Tensor:
+    """(B,3,S,S) RGB in [0,1] -> SAM's input as ``Sam.preprocess`` makes it: normalised (pixel mean/std
+    on the 0-255 scale), then zero outside each image's valid ``valid_hw`` region."""
+    return zero_padding((image01 * 255.0 - sam.pixel_mean) / sam.pixel_std, valid_hw)
 
 
 def encode_image(image_encoder: ImageEncoderViT, x: torch.Tensor,

@@ -29,7 +29,7 @@ from torch import nn
 from ..errors import AssetError, ConfigError
 from .adapters import BottleneckAdapter, attach_output_adapter
 from .audio_encoders import build_audio_encoder
-from .base import AVSModel
+from .base import AVSModel, zero_padding
 from .losses import latent_infonce_loss
 from .sam_utils import (build_sam, decode_masks, encode_image, normalize_image, sam_input_size,
                         train_single_mask_decoder, upscale_logits)
@@ -225,9 +225,9 @@ class TeSO(AVSModel):
         kwargs["inputs_embeds"] = self.prompter.pmqs(q, self._prompt["f_at"], self._prompt["mask"]).transpose(0, 1)
         return args, kwargs
 
-    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
+    def encode_image(self, image: torch.Tensor, valid_hw=None) -> torch.Tensor:
         # The Mask2Former backbone runs inside the decode pass (adapters everywhere); keep the normalised image.
-        return (image - self.pixel_mean) / self.pixel_std
+        return zero_padding((image - self.pixel_mean) / self.pixel_std, valid_hw)
 
     def decode(self, pixels: torch.Tensor, batch: Mapping[str, Any]) -> dict:
         prompt = self.prompter(batch)
@@ -294,8 +294,8 @@ class TeSOSAM(AVSModel):
         queries = self.prompter.pmqs(tokens[:, : self.n_queries], f_at, mask)
         return image_embedding, image_pe, torch.cat([queries, tokens[:, self.n_queries:]], dim=1)
 
-    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
-        return encode_image(self.sam.image_encoder, normalize_image(self.sam, image))
+    def encode_image(self, image: torch.Tensor, valid_hw=None) -> torch.Tensor:
+        return encode_image(self.sam.image_encoder, normalize_image(self.sam, image, valid_hw))
 
     def decode(self, image_emb: torch.Tensor, batch: Mapping[str, Any]) -> dict:
         prompt = self.prompter(batch)
