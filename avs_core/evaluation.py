@@ -136,24 +136,32 @@ def evaluate_model(model, cfg: dict, splits: Iterable[str], conditions: Iterable
     ``eval.conditions`` / ``eval.protocol`` in ``cfg`` give the defaults; results are keyed by split.
     """
     import torch
+
+    from .modeling import ModelPredictor
+
+    model.eval()
+    predictor = ModelPredictor(model, device=next(model.parameters()).device)
+    with torch.no_grad():
+        return evaluate_predictor(predictor.predict, cfg, splits, conditions, protocol, show_progress)
+
+
+def evaluate_predictor(predict: PredictFn, cfg: dict, splits: Iterable[str], conditions: Iterable[str] | None = None,
+                       protocol: str | None = None, show_progress: bool = True) -> dict[str, dict]:
+    """Score any ``predict`` (a learned model's, the zero-shot pipeline's) on the named splits of ``cfg['data']``."""
     from tqdm import tqdm
 
     from .data.factory import build_dataset
-    from .modeling import ModelPredictor
 
     ev = dict(cfg.get("eval") or {})
     conditions = list(conditions or ev.get("conditions") or CONDITIONS)
     protocol = protocol or ev.get("protocol", "video")
-    model.eval()
-    predictor = ModelPredictor(model, device=next(model.parameters()).device)
     results = {}
-    with torch.no_grad():
-        for split in splits:
-            ds = build_dataset(cfg["data"], split, seed=int(cfg.get("seed", 0)))
-            samples = (ds[i] for i in range(len(ds)))
-            bar = (lambda it, n=len(ds), s=split: tqdm(it, total=n, desc=f"eval {s}")) if show_progress else None
-            results[split] = evaluate(predictor.predict, samples, conditions, protocol,
-                                      class_names=getattr(ds, "class_names", None), progress=bar)
+    for split in splits:
+        ds = build_dataset(cfg["data"], split, seed=int(cfg.get("seed", 0)))
+        samples = (ds[i] for i in range(len(ds)))
+        bar = (lambda it, n=len(ds), s=split: tqdm(it, total=n, desc=f"eval {s}")) if show_progress else None
+        results[split] = evaluate(predict, samples, conditions, protocol,
+                                  class_names=getattr(ds, "class_names", None), progress=bar)
     return results
 
 
