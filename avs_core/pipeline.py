@@ -15,8 +15,10 @@ import numpy as np
 from .audio.frontend import AudioFrontend, check_sample_rate, level_dbfs
 from .config import CONFIG_DIR, load_yaml, merge
 from .device import resolve_device
+from .doa_fusion import DirectionStage
 from .errors import ConfigError, InputError
 from .image import to_rgb8
+from .resolution import check_frame_size, downscale, inference_size, upscale_output
 from .types import AVSResult, SegmenterOutput, Window
 
 DEFAULTS_PATH = CONFIG_DIR / "pipeline.yaml"
@@ -40,6 +42,10 @@ def pipeline_config(cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
             raise ConfigError(f"pipeline.{key} must be a number in [{lo}, {hi}], got {value!r}")
     if out.get("silence_dbfs") is not None and not isinstance(out["silence_dbfs"], (int, float)):
         raise ConfigError(f"pipeline.silence_dbfs must be a number or null, got {out['silence_dbfs']!r}")
+    for key, lo in (("max_side", 32), ("max_pixels", 1)):
+        value = out.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise ConfigError(f"pipeline.{key} must be an integer >= {lo}, got {value!r}")
     return out
 
 
@@ -48,6 +54,8 @@ class AVSPipeline:
         self.segmenter = segmenter
         self.cfg = dict(cfg)
         self.device = device
+        # Microphone-array direction fusion (pipeline.doa); None when no array is configured.
+        self.direction = DirectionStage.from_config(self.cfg.get("doa"))
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None = None) -> "AVSPipeline":
@@ -69,10 +77,15 @@ class AVSPipeline:
     # Thresholds may change at run time (ROS parameter callbacks).
     def update(self, **values: Any) -> None:
         self.cfg = pipeline_config(merge(self.cfg, values))
+        self.direction = DirectionStage.from_config(self.cfg.get("doa"))
         if hasattr(self.segmenter, "update"):
             self.segmenter.update(self.cfg)
 
     def warmup(self) -> None:
+        if hasattr(self.segmenter, "warmup"):
+            # The zero-shot model runs vision only when a visible source is heard: noise would skip it.
+            self.segmenter.warmup()
+            return
         rng = np.random.default_rng(0)
         frame = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
         audio = rng.normal(0, 0.1, 16000).astype(np.float32)
@@ -90,9 +103,12 @@ class AVSPipeline:
         t0 = time.perf_counter()
         if not isinstance(window, Window):
             raise InputError(f"expected an avs_core.types.Window, got {type(window).__name__}")
+        check_frame_size(window.frame, int(self.cfg["max_pixels"]))
         rgb = to_rgb8(window.frame)
         audio = self._window_audio(window.audio, window.sample_rate)
         h, w = rgb.shape[:2]
+        # Models infer at most at max_side; their outputs are brought back to (h, w) below.
+        small = inference_size(h, w, int(self.cfg["max_side"]))
         level = level_dbfs(audio)
         timings = {"prepare": (time.perf_counter() - t0) * 1e3}
         info: dict[str, Any] = {"level_dbfs": level, "t_start": window.t_start, "t_end": window.t_end}
@@ -100,16 +116,30 @@ class AVSPipeline:
         if gate is not None and level < float(gate):
             timings["total"] = (time.perf_counter() - t0) * 1e3
             return AVSResult(np.zeros((h, w), bool), np.zeros((h, w), np.float32), [], timings, True, info)
-        out = self.segmenter.segment(rgb, audio, window.sample_rate, window.cues)
+        out = self.segmenter.segment(downscale(rgb, small), audio, window.sample_rate, window.cues)
         timings.update(out.timings_ms)
         info.update(out.info)
         heatmap = out.heatmap
-        if heatmap.shape != (h, w) or not np.all(np.isfinite(heatmap)):
+        if heatmap.shape != small or not np.all(np.isfinite(heatmap)):
             # A model bug must never reach subscribers as a wrong-sized or NaN mask.
-            raise RuntimeError(f"segmenter returned heatmap {heatmap.shape} (finite={np.isfinite(heatmap).all()}) for frame {h}x{w}")
+            raise RuntimeError(f"segmenter returned heatmap {heatmap.shape} (finite={np.isfinite(heatmap).all()}) "
+                               f"for frame {small[0]}x{small[1]}")
+        out = upscale_output(out, (h, w))
+        heatmap = out.heatmap
         heatmap = np.clip(heatmap, 0.0, 1.0).astype(np.float32, copy=False)
+        doa = None
+        if self.direction is not None:
+            # From the raw channels: _window_audio above mixed them to mono for the segmenter.
+            doa = self.direction.locate(window.audio, window.sample_rate, float(self.cfg["window_s"]),
+                                        window.camera, window.array_pose, (h, w))
+            doa, heatmap = self.direction.fuse(doa, heatmap, list(out.instances))
+            info["doa"] = doa.as_dict()
+            if doa.estimate is not None:
+                timings.update(doa.estimate.timings_ms)
         # One rule for every model; "> 0" keeps mask_threshold 0 from masking the whole frame.
         mask = (heatmap >= float(self.cfg["mask_threshold"])) & (heatmap > 0)
+        if doa is not None and doa.keep is not None:
+            mask &= doa.keep
         timings["total"] = (time.perf_counter() - t0) * 1e3
         return AVSResult(mask, heatmap, out.labels, timings, False, info,
-                         list(out.heard_not_visible), list(out.instances))
+                         list(out.heard_not_visible), list(out.instances), doa)

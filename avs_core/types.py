@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,10 @@ class Window:
     sample_rate: Hz of ``audio``.
     t_start/t_end: window bounds in seconds (stream clock; t_end = frame stamp).
     cues: optional scene text cues (captioner/LLM/tagger) for text-aware models.
+    camera: optional ``avs_core.geometry.CameraModel`` (intrinsics from camera_info); with
+        multi-channel audio and ``pipeline.doa.mic_array`` it enables direction fusion.
+    array_pose: optional ``avs_core.geometry.ArrayPose`` (array -> camera, e.g. from TF);
+        None uses ``pipeline.doa.array_to_camera``.
     """
 
     frame: np.ndarray
@@ -25,6 +30,8 @@ class Window:
     t_start: float = 0.0
     t_end: float = 0.0
     cues: list[str] | None = None
+    camera: Any = None
+    array_pose: Any = None
 
 
 @dataclass
@@ -67,6 +74,7 @@ class AVSResult:
     heard_not_visible: sounds heard above threshold whose source the vision models
         do not cover or do not find in the frame (AudioSet names, best first).
     instances: the visible candidate sounding objects (zero-shot model; empty otherwise).
+    doa: ``avs_core.doa_fusion.DirectionResult`` when a mic array is configured, else None.
     """
 
     mask: np.ndarray
@@ -77,6 +85,7 @@ class AVSResult:
     info: dict = field(default_factory=dict)
     heard_not_visible: list[str] = field(default_factory=list)
     instances: list[Instance] = field(default_factory=list)
+    doa: Any = None
 
 
 @dataclass
