@@ -53,7 +53,7 @@ def test_install_layout(workspace):
     share = install / "share" / "avs_ros"
     assert (share / "launch" / "avs.launch.py").is_file()
     for name in ("avs.yaml", "pipeline.yaml", "sound_sources.yaml", "fastdds.xml"):
-        assert (share / "config" / name).read_bytes() == (Path(__file__).parent.parent / "config" / name).read_bytes()
+        assert (share / "config" / name).read_bytes() == (workspace / "src" / "avs_ros" / "config" / name).read_bytes()
     assert (share / "package.xml").is_file()
     assert (install.parent.parent / "install" / "avs_ros" / "share" / "ament_index" / "resource_index" / "packages" / "avs_ros").is_file()
     for exe in ("avs_node", "mic_node", "avs"):
