@@ -27,7 +27,8 @@ def apply_profile(env: MutableMapping[str, str] | None = None) -> str | None:
             return env[var]
     if not PROFILE.is_file():
         return None
-    for var in ENV_VARS:
+    # Fast DDS 3's rmw warns that the Fast DDS 2 name is deprecated: set it only where it is read.
+    for var in ENV_VARS if env.get("ROS_DISTRO") == "humble" else ENV_VARS[:1]:
         env[var] = str(PROFILE)
     return str(PROFILE)
 
