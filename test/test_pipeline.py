@@ -40,7 +40,8 @@ def test_speech_segments_the_person(zero_shot_pipeline, hopper, speech_1s):
     assert 0.2 < frac < 0.95, frac
     # The person fills the centre of the portrait; the mask must cover it.
     assert res.mask[h // 3:2 * h // 3, w // 3:2 * w // 3].mean() > 0.8
-    assert (res.heatmap[res.mask] > 0).all() and (res.heatmap[~res.mask] < 0.5).all()
+    # ... and leave the background above her shoulders alone (top corners of the portrait).
+    assert res.mask[: h // 8, : w // 8].mean() < 0.05 and res.mask[: h // 8, -(w // 8):].mean() < 0.05
     assert {"prepare", "audio_tagger", "vision_deeplab", "total"} <= set(res.timings_ms)
 
 
@@ -86,6 +87,80 @@ def test_any_image_layout_and_audio_layout(zero_shot_pipeline, hopper, speech_1s
     for frame in (gray16, rgba):
         res = zero_shot_pipeline(window(frame, stereo_int16, sr))
         assert res.mask.shape == hopper.shape[:2] and res.mask.any()
+
+
+class _HalfSegmenter:
+    """Heats the left half of whatever frame it gets, as one instance; records the frame sizes."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def segment(self, rgb, audio, sample_rate, cues):
+        from avs_core.types import Instance, SegmenterOutput
+
+        h, w = rgb.shape[:2]
+        self.sizes.append((h, w))
+        heat = np.zeros((h, w), np.float32)
+        heat[:, : w // 2] = 0.9
+        inst = Instance("dog", heat > 0, heat, 0.9, 0.9, 1.0, box=(0.0, 0.0, w / 2, float(h)), source="test")
+        return SegmenterOutput(heat, [("dog", 0.9)], instances=[inst])
+
+    def audio_tags(self, audio, sample_rate, k):
+        return []
+
+
+def _half_pipeline(**cfg):
+    from avs_core.pipeline import AVSPipeline, pipeline_config
+
+    seg = _HalfSegmenter()
+    return AVSPipeline(seg, pipeline_config({"silence_dbfs": None, **cfg})), seg
+
+
+def test_large_frames_infer_at_max_side_and_answer_at_frame_size():
+    pipe, seg = _half_pipeline(max_side=64)
+    frame = np.zeros((200, 300, 3), np.uint8)
+    res = pipe(window(frame, np.full(16000, 0.1, np.float32), 16000))
+    # 300 -> 64 on the long side, 200 * 64 / 300 = 42.67 -> 43 rows.
+    assert seg.sizes == [(43, 64)]
+    assert res.mask.shape == res.heatmap.shape == (200, 300)
+    assert res.mask[:, :140].all() and not res.mask[:, 160:].any()  # the left half, at frame resolution
+    inst = res.instances[0]
+    assert inst.mask.shape == inst.prob.shape == (200, 300)
+    assert inst.box == pytest.approx((0.0, 0.0, 150.0, 200.0))
+    # A frame within max_side reaches the model untouched.
+    pipe(window(np.zeros((40, 60, 3), np.uint8), np.full(16000, 0.1, np.float32), 16000))
+    assert seg.sizes[-1] == (40, 60)
+
+
+def test_frames_beyond_max_pixels_are_refused_before_inference():
+    pipe, seg = _half_pipeline(max_pixels=100 * 100)
+    pipe(window(np.zeros((100, 100, 3), np.uint8), np.full(16000, 0.1, np.float32), 16000))
+    with pytest.raises(InputError, match="max_pixels"):
+        pipe(window(np.zeros((100, 101, 3), np.uint8), np.full(16000, 0.1, np.float32), 16000))
+    assert seg.sizes == [(100, 100)]
+
+
+@pytest.mark.parametrize("key, value", [("max_side", 0), ("max_side", 1.5), ("max_pixels", "big"), ("max_pixels", True)])
+def test_resolution_limits_are_validated(key, value):
+    from avs_core.errors import ConfigError
+    from avs_core.pipeline import pipeline_config
+
+    with pytest.raises(ConfigError, match=key):
+        pipeline_config({key: value})
+
+
+def test_zero_shot_on_a_large_frame_runs_at_max_side(zero_shot_pipeline, hopper, speech_1s, monkeypatch):
+    import cv2
+
+    seen = []
+    segment = zero_shot_pipeline.segmenter.segment
+    monkeypatch.setattr(zero_shot_pipeline.segmenter, "segment", lambda rgb, *a: seen.append(rgb.shape) or segment(rgb, *a))
+    h, w = hopper.shape[0] * 4, hopper.shape[1] * 4
+    big = cv2.resize(hopper, (w, h), interpolation=cv2.INTER_LINEAR)
+    res = zero_shot_pipeline(window(big, *speech_1s))
+    assert max(seen[0][:2]) == zero_shot_pipeline.cfg["max_side"]
+    assert res.mask.shape == (h, w)
+    assert res.labels[0][0] == "person" and res.mask[h // 3:2 * h // 3, w // 3:2 * w // 3].mean() > 0.8
 
 
 @pytest.mark.parametrize("audio", [np.array([], np.float32), np.full(16000, np.nan, np.float32),
