@@ -44,6 +44,10 @@ _RAW_CODINGS = {"", "wave", "wav", "raw", "pcm"}
 # PortAudio sample-format constants used by mgonzs13 AudioInfo.format -> the AudioData field holding the samples.
 _PA_FORMATS = {1: "float32_data", 2: "int32_data", 8: "int16_data", 16: "int8_data", 32: "uint8_data"}
 _PA_NAMES = {1: "paFloat32", 2: "paInt32", 4: "paInt24", 8: "paInt16", 16: "paInt8", 32: "paUInt8"}
+# Where each transport's publisher puts its audio: audio_capture_node in namespace `audio`,
+# mgonzs13 audio_capturer_node on `audio`; MultiArray publishers have no standard name.
+DRIVER_TOPICS = {"audio_common_stamped": "/audio/audio_stamped", "audio_common": "/audio/audio", "audio_stamped": "/audio",
+                 "int16": "/audio/audio", "float32": "/audio/audio"}
 DRIVER_HINT = ("audio_capture_node publishes mp3 unless told otherwise: launch it with format:=wave "
                "(sample_format:=S16LE) for raw PCM")
 

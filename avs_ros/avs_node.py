@@ -31,16 +31,20 @@ import rclpy
 import rclpy.subscription
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.duration import Duration
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.clock import JumpThreshold
 from rcl_interfaces.msg import SetParametersResult
-from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Float32MultiArray, String
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import String
 
 from avs_core.errors import AVSError, ConfigError, InputError
 from avs_core.stream_processor import StreamOutput, StreamProcessor, StreamSettings
 from avs_core.streaming import ChunkPacing
 
 from . import audio_transport as at
+from . import dds
+from .detections import detection_types, detections_msg
 from .conversions import check_image_msg, compressed_msg_to_rgb, image_msg_to_rgb, numpy_to_image_msg, stamp_seconds
 from .params import declare, node_specs, pipeline_from_parameters
 from .throttle import ThrottledWarnings
@@ -54,13 +58,21 @@ except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 # Published topics (name, type), created at configure; add a row for a new output.
-OUTPUTS = (("mask", Image), ("heatmap", Image), ("overlay", Image), ("cues", String))
-QOS_LABEL = {"reliable": "reliable", "sensor_data": "best-effort (sensor_data)"}
+# mask/camera_info: the camera's CameraInfo under the mask's header, so consumers that pair an
+# image with its camera info (depth_image_proc, RViz Camera) can use the mask.
+OUTPUTS = (("mask", Image), ("heatmap", Image), ("overlay", Image), ("cues", String), ("mask/camera_info", CameraInfo))
+VISION_MSGS = detection_types()  # Detection2DArray on `detections` when vision_msgs is installed
+QOS_LABEL = {"reliable": "reliable", "sensor_data": "best-effort (sensor_data)", "latched": "reliable transient-local"}
+# Stream time that runs backwards by more than this (bag loop, simulator reset, camera restart)
+# restarts the timeline; stamps further than this ahead of the node's clock are refused.
+TIME_JUMP_S = 2.0
 QOS_CHECK_PERIOD_S = 0.5  # how soon qos: auto follows a publisher that appeared or changed
 WORKER_JOIN_S = 10.0  # how long deactivate waits for the worker to finish its frame
 
 
 def input_qos(name: str, depth: int) -> QoSProfile:
+    if name == "latched":  # what audio_capture_node offers for AudioInfo: late joiners still get the last one
+        return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     if name == "reliable":
         return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
     return QoSProfile(**{k: getattr(qos_profile_sensor_data, k) for k in ("reliability", "durability", "history")}, depth=depth)
@@ -114,6 +126,9 @@ class AvsNode(LifecycleNode):
         self._specs = {s.name: s for s in node_specs(cfg)}
         self.values = declare(self, list(self._specs.values()))
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._jump_handler = self.get_clock().create_jump_callback(
+            JumpThreshold(min_forward=None, min_backward=Duration(seconds=-TIME_JUMP_S), on_clock_change=False),
+            post_callback=self._on_clock_jump)
         self.warnings = ThrottledWarnings(self.get_logger(), self.values["warn_interval_s"])
         self.pipeline = None
         self.stream: StreamProcessor | None = None
@@ -126,6 +141,8 @@ class AvsNode(LifecycleNode):
         self._image_seq: dict[str, int] = {}
         self._image_size: tuple[int, int] | None = None
         self.lost = 0
+        self._dds_profile = dds.profile_in_use()
+        self._shm_bytes = dds.shm_segment_bytes(self._dds_profile)
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -138,7 +155,8 @@ class AvsNode(LifecycleNode):
         cues = self._refresher.provider.source if self._refresher is not None else "off"
         self.get_logger().info(f"configured: model {self.values.get('pipeline.model')} on {self.pipeline.device}, "
                                f"image {self.values['image_transport']}, audio {self.audio_transport}, qos {self.values['qos']}, "
-                               f"cues {cues}")
+                               f"cues {cues}; DDS profile {self._dds_profile or 'none (Fast DDS defaults)'}, "
+                               f"shared-memory segment {self._shm_bytes / 2**20:.1f} MiB")
         return TransitionCallbackReturn.SUCCESS
 
     def _configure(self) -> None:
@@ -148,13 +166,16 @@ class AvsNode(LifecycleNode):
         for name, kind in OUTPUTS:
             self._pubs[name] = self.create_lifecycle_publisher(kind, name, 10)
         self._pubs["diagnostics"] = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.audio_transport = at.resolve_transport(self.values["audio.transport"])
+        self.audio = at.AudioDecoder(self.values["audio.transport"], self.values["audio.sample_rate"])
+        self.audio_transport = self.audio.transport
+        if VISION_MSGS is not None:
+            self._pubs["detections"] = self.create_lifecycle_publisher(VISION_MSGS.Detection2DArray, "detections", 10)
         self.pipeline = AVSPipeline.from_config(pipeline_from_parameters(self.values, self._cfg.get("pipeline", {})))
         if self.values["cue_refresh_s"] > 0:
             from avs_core.cues.providers import build_cue_provider
             from avs_core.cues.refresher import CueRefresher
 
-            cues_cfg = self._cfg.get("cues") or {}
+            cues_cfg = pipeline_from_parameters(self.values, self._cfg.get("cues") or {}, prefix="cues")
             top_k = int((cues_cfg.get("tagger") or {}).get("top_k", 10))
             # The tagger backend shares the pipeline's tagger: no second model in memory.
             provider = build_cue_provider(cues_cfg, tag_fn=lambda samples, sr: self.pipeline.audio_tags(samples, sr, k=top_k))
@@ -163,8 +184,10 @@ class AvsNode(LifecycleNode):
                                       settings=StreamSettings(), clock=self._now, warn=self.warnings.warn,
                                       refresher=self._refresher, buffer_s=self.values["audio.buffer_s"])
         self._apply_settings()
-        self.pacing = ChunkPacing()
-        self._audio_info = None
+        self.pacing = ChunkPacing(clock=self._now)
+        self._camera_info = None  # latest CameraInfo (also read by direction fusion)
+        self._last_image_stamp: float | None = None
+        self._clock_seen: tuple[float, float] | None = None  # (ROS time, monotonic) when it last advanced
         self.lost, self._image_seq, self._image_size = 0, {}, None
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -242,14 +265,13 @@ class AvsNode(LifecycleNode):
         """The input topics to subscribe to; add a row here for a new input."""
         image_type = CompressedImage if self.values["image_transport"] == "compressed" else Image
         image_cb = self._on_image_with_info if _HAS_MESSAGE_INFO else self._on_image
-        if self.audio_transport == "audio_common":
-            return [_Input("image", image_type, image_cb, 5),
-                    _Input("audio", at.AudioDataStamped, self._on_audio, 100),
-                    _Input("audio_info", at.AudioInfo, self._on_audio_info, 1, fixed_qos="reliable")]
-        # Unstamped audio: take the DDS send time when rclpy exposes it (Jazzy+), so a busy
-        # executor delivering chunks late and in bursts does not shift them in time.
-        audio_cb = self._on_float32_with_info if _HAS_MESSAGE_INFO else self._on_audio
-        return [_Input("image", image_type, image_cb, 5), _Input("audio", Float32MultiArray, audio_cb, 100)]
+        inputs = [_Input("image", image_type, image_cb, 5), _Input("camera_info", CameraInfo, self._on_camera_info, 5),
+                  _Input("audio", self.audio.msg_type, self._on_audio, 100)]
+        if self.audio.info_type is not None:
+            # audio_capture_node latches AudioInfo (keep-last 1, transient-local) and repeats it
+            # only every 5 s: a volatile subscriber would reject audio until then.
+            inputs.append(_Input("audio_info", self.audio.info_type, self._on_audio_info, 1, fixed_qos="latched"))
+        return inputs
 
     def _create_subscriptions(self) -> None:
         self._watch_since = time.monotonic()
@@ -265,7 +287,7 @@ class AvsNode(LifecycleNode):
 
     def _wanted_qos(self, inp: _Input) -> str:
         """Profile for ``inp``: the fixed one, the qos parameter, or (qos: auto) what its publishers offer."""
-        if inp.fixed_qos is not None and self.values["qos"] != "auto":
+        if inp.fixed_qos is not None and (self.values["qos"] != "auto" or inp.fixed_qos == "latched"):
             return inp.fixed_qos
         if self.values["qos"] != "auto":
             return self.values["qos"]
@@ -281,7 +303,7 @@ class AvsNode(LifecycleNode):
                 continue
             offered = _offered(self.get_publishers_info_by_topic(entry.sub.topic_name))
             self.warnings.warn("qos_change", f"qos auto: publishers on '{entry.sub.topic_name}' offer {offered}: "
-                               f"resubscribing {QOS_LABEL[wanted]} (was {QOS_LABEL[entry.qos]})", level="info")
+                               f"resubscribing {QOS_LABEL[wanted]} (was {QOS_LABEL[entry.qos]})")
             self.destroy_subscription(entry.sub)
             self._subscribe(entry.input, wanted)
 
@@ -291,7 +313,7 @@ class AvsNode(LifecycleNode):
         if self.values["qos"] == "auto":
             # Transient: the next QoS check resubscribes with a profile every publisher matches.
             self.warnings.warn("qos_incompatible", f"a publisher on '{topic}' offers incompatible QoS (policy {policy}); "
-                               "qos auto resubscribes to match it", level="info")
+                               "qos auto resubscribes to match it")
             return
         self.warnings.warn("qos_mismatch", (
             f"a publisher on '{topic}' offers QoS incompatible with ours "
@@ -318,29 +340,88 @@ class AvsNode(LifecycleNode):
         except InputError as exc:
             self.warnings.warn("bad_image", f"image rejected: {exc}")
             return
-        self.stream.offer_frame(msg, stamp_seconds(msg.header.stamp))
+        self._check_frame_size(msg)
+        stamp = stamp_seconds(msg.header.stamp)
+        if stamp != 0.0 and not self._sane_stamp("image", stamp):
+            return
+        last = self._last_image_stamp
+        if last is not None and stamp != 0.0 and stamp < last - TIME_JUMP_S:
+            self._restart_timeline(f"image stamps jumped back {last - stamp:.1f} s ({last:.3f} -> {stamp:.3f})")
+        if stamp != 0.0:
+            self._last_image_stamp = stamp
+        self.stream.offer_frame(msg, stamp)
+
+    def _sane_stamp(self, role: str, stamp: float) -> bool:
+        """False (with a warning) for a stamp too far ahead of this node's ROS clock to be real."""
+        now = self._now()
+        ahead = stamp - now
+        if ahead <= TIME_JUMP_S or now == 0.0:  # sim time before the first /clock message: nothing to compare with
+            return True
+        clock = "sim time (/clock)" if self.get_parameter("use_sim_time").value else "system time"
+        self.warnings.warn(f"future_stamp:{role}", (
+            f"{role} stamp {stamp:.3f} is {ahead:.1f} s ahead of this node's clock ({clock}): dropped. The publisher's "
+            "clock is wrong, or it runs in sim time and this node does not (set use_sim_time to match)"))
+        return False
+
+    def _restart_timeline(self, why: str) -> None:
+        """Stream time went back (bag loop, simulator reset): forget audio and stamps of the old timeline."""
+        self.get_logger().warning(f"{why}: clearing the audio buffer and the stamp guard; processing resumes "
+                                  f"within one window ({self.values['pipeline.window_s']} s)")
+        self.stream.reset_timeline()
+        self.audio.reset()
+        self._last_image_stamp = None
+
+    def _on_clock_jump(self, jump) -> None:
+        """The ROS clock went back by more than TIME_JUMP_S (a /clock publisher looped or restarted)."""
+        if self.stream is not None:
+            self._restart_timeline(f"the ROS clock jumped back {-jump.delta.nanoseconds * 1e-9:.1f} s")
+
+    def _on_camera_info(self, msg) -> None:
+        self._last_rx["camera_info"] = time.monotonic()
+        self._camera_info = msg
+
+    def _check_frame_size(self, msg) -> None:
+        """Log a resolution change, and guidance when frames outgrow the shared-memory segment."""
+        size = (msg.width, msg.height) if hasattr(msg, "width") else None
+        if size is None or size == self._image_size:
+            return
+        if self._image_size is not None:
+            self.warnings.warn("frame_size_change", f"frame size changed from {self._image_size[0]}x{self._image_size[1]} "
+                               f"to {size[0]}x{size[1]}: outputs follow the new size")
+        self._image_size = size
+        nbytes = len(msg.data)
+        if nbytes > self._shm_bytes:
+            self.warnings.warn("frame_exceeds_shm", (
+                f"a {size[0]}x{size[1]} frame is {nbytes / 2**20:.1f} MiB, more than the {self._shm_bytes / 2**20:.1f} MiB "
+                f"Fast DDS shared-memory segment of this node's profile ({self._dds_profile or 'Fast DDS defaults'}): "
+                "such frames travel as UDP fragments, and best-effort delivery loses whole frames under load. Give the "
+                "camera publisher AND this node a profile with a segment of several frames (config/fastdds.xml, "
+                "segment_size), or subscribe to compressed images (image_transport: compressed)"))
 
     def _on_audio_info(self, msg) -> None:
         self._last_rx["audio_info"] = time.monotonic()
-        self._audio_info = msg
+        change = self.audio.info(msg)
+        if change:
+            self.warnings.warn("audio_info_changed", f"AudioInfo changed mid-stream ({change}): audio is read in the new "
+                               "format from now on; windows spanning the change are partly silent")
 
-    def _on_float32_with_info(self, msg, info) -> None:
-        sent_ns = info.get("source_timestamp") or info.get("received_timestamp")
-        self._on_audio(msg, sent_ns * 1e-9 if sent_ns else None)
-
-    def _on_audio(self, msg, sent: float | None = None) -> None:
+    def _on_audio(self, msg) -> None:
         self._last_rx["audio"] = time.monotonic()
+        now = self._now()  # receipt on the node's ROS clock: sim time under a bag, never the DDS wall-clock stamp
         try:
-            if self.audio_transport == "audio_common":
-                chunk = at.audio_common_to_chunk(msg, self._audio_info)
-            else:
-                arrival = sent if sent is not None else self._now()
-                chunk = at.float32_to_chunk(msg, self.values["audio.sample_rate"], arrival, self.stream.ring.latest_time)
+            chunk = self.audio.decode(msg, now)
+            if chunk is None:
+                return  # mp3 bytes that do not complete a frame yet
+            if not self._sane_stamp("audio", chunk.t_first):
+                return
             events = self.stream.add_audio(chunk.samples, chunk.t_first, chunk.sample_rate)
         except InputError as exc:
             self.warnings.warn("bad_audio", f"audio chunk rejected: {exc}")
             return
-        self.pacing.add(len(chunk.samples), sent)
+        finally:
+            while self.audio.notices:
+                self.get_logger().warning(self.audio.notices.pop(0))
+        self.pacing.add(len(chunk.samples), now)
         for event in events:
             kind = "audio_gap" if "gap" in event else "audio_timing"
             self.warnings.warn(kind, event)
@@ -350,12 +431,53 @@ class AvsNode(LifecycleNode):
         now, timeout = time.monotonic(), self.values["stall_timeout_s"]
         out = {}
         for role, entry in self._subs.items():
+            if role == "audio_info":
+                continue  # latched and repeated only every few seconds (if at all): silence is normal
             last = self._last_rx.get(role)
             silent_for = now - (last if last is not None else self._watch_since)
-            publishers = self.get_publishers_info_by_topic(entry.sub.topic_name)
+            publishers = [p for p in self.get_publishers_info_by_topic(entry.sub.topic_name)
+                          if p.topic_type == at.type_name(entry.input.msg_type)]  # other types: _check_types
             if publishers and silent_for >= timeout:
                 out[entry.sub.topic_name] = (silent_for, last is not None, publishers)
         return out
+
+    def _check_types(self) -> None:
+        """Publishers of another message type on an input topic never deliver: say which setting fixes it."""
+        for role, entry in self._subs.items():
+            topic, expected = entry.sub.topic_name, at.type_name(entry.input.msg_type)
+            offered = sorted({p.topic_type for p in self.get_publishers_info_by_topic(topic)} - {expected})
+            if not offered:
+                continue
+            fixes = []
+            for other in offered:
+                transport = at.transport_for_type(other)
+                if role == "audio" and transport in at.available_transports():
+                    fixes.append(f"set audio.transport:={transport}")
+                elif role == "audio" and transport is not None:
+                    fixes.append(f"{other} needs audio.transport:={transport}, but the installed audio_common_msgs "
+                                 f"does not provide it")
+                elif role == "image" and other.startswith("sensor_msgs/msg/") and other.endswith(("/Image", "/CompressedImage")):
+                    fixes.append(f"set image_transport:={'compressed' if other.endswith('CompressedImage') else 'raw'}")
+            fix = "; ".join(fixes) or f"remap '{role}' to a topic of type {expected}"
+            self.warnings.warn(f"wrong_type:{role}", (
+                f"'{topic}' carries {', '.join(offered)} but this node subscribes {expected} there "
+                f"(audio.transport={self.audio_transport}, image_transport={self.values['image_transport']}): "
+                f"those messages never arrive. {fix[0].upper() + fix[1:]}"))
+
+    def _check_clock(self) -> None:
+        """Under sim time, a /clock that stops freezes stale-frame and audio checks: say so."""
+        if not self.get_parameter("use_sim_time").value:
+            self._clock_seen = None
+            return
+        now, wall = self._now(), time.monotonic()
+        if self._clock_seen is None or now != self._clock_seen[0]:
+            self._clock_seen = (now, wall)
+            return
+        frozen = wall - self._clock_seen[1]
+        if frozen >= self.values["stall_timeout_s"]:
+            self.warnings.warn("clock_stalled", (
+                f"use_sim_time is true but the ROS clock has not advanced for {frozen:.1f} s (at {now:.3f}): nothing "
+                "publishes /clock (play bags with --clock / avs play, start the simulator) or set use_sim_time:=false"))
 
     def _watch_inputs(self) -> None:
         """Warn about topics that have publishers but deliver nothing, and about a wrong declared rate."""
@@ -364,9 +486,12 @@ class AvsNode(LifecycleNode):
             self.warnings.warn(f"{what}:{topic}", (
                 f"'{topic}' has {len(publishers)} publisher(s) but nothing arrived for {silent_for:.1f} s "
                 f"(publishers offer reliability {_offered(publishers)}, this node uses qos={self.values['qos']})"))
-        measured = self.pacing.rate() if self.audio_transport == "float32" else None
+        self._check_types()
+        self._check_clock()
+        # Only unstamped int16/float32 audio relies on the declared rate; 2 % separates 44.1 from 48 kHz.
+        measured = self.pacing.rate() if self.audio_transport in ("int16", "float32") else None
         declared = self.values["audio.sample_rate"]
-        if measured is not None and not 0.8 < measured / declared < 1.25:
+        if measured is not None and abs(measured / declared - 1.0) > 0.02:
             self.warnings.warn("sample_rate", (
                 f"audio arrives at ~{measured:.0f} samples/s per channel but audio.sample_rate is {declared}: "
                 f"windows will have the wrong duration; set audio.sample_rate to the publisher's rate"))
@@ -385,13 +510,23 @@ class AvsNode(LifecycleNode):
             return  # SIGINT shut the context down mid-frame: publishers and logging are gone
         header, result = out.frame.payload.header, out.result
         self._pubs["mask"].publish(numpy_to_image_msg(result.mask.astype(np.uint8) * 255, "mono8", header, Image))
-        self._pubs["heatmap"].publish(numpy_to_image_msg(result.heatmap.astype(np.float32), "32FC1", header, Image))
+        if self._pubs["heatmap"].get_subscription_count() > 0:  # 4 bytes/pixel: serialize only for someone
+            self._pubs["heatmap"].publish(numpy_to_image_msg(result.heatmap.astype(np.float32), "32FC1", header, Image))
         if self._pubs["overlay"].get_subscription_count() > 0:
             from avs_core.visualize import overlay
 
-            image = overlay(out.rgb, result.mask, result.heatmap, result.labels, alpha=self.values["overlay_alpha"])
+            image = overlay(out.rgb, result.mask, result.heatmap, result.labels, alpha=self.values["overlay_alpha"],
+                            heard_not_visible=result.heard_not_visible)
             self._pubs["overlay"].publish(numpy_to_image_msg(image, "bgr8", header, Image))
         self._pubs["cues"].publish(String(data=json.dumps(self._report(out))))
+        camera_info = self._camera_info
+        if camera_info is not None:
+            self._pubs["mask/camera_info"].publish(CameraInfo(
+                header=header, height=camera_info.height, width=camera_info.width,
+                distortion_model=camera_info.distortion_model, d=camera_info.d, k=camera_info.k, r=camera_info.r,
+                p=camera_info.p, binning_x=camera_info.binning_x, binning_y=camera_info.binning_y, roi=camera_info.roi))
+        if "detections" in self._pubs:
+            self._pubs["detections"].publish(detections_msg(VISION_MSGS, header, result))
 
     def _report(self, out: StreamOutput) -> dict[str, Any]:
         """The JSON published on ``cues`` for one frame; add a key here for a new report field."""
@@ -402,6 +537,7 @@ class AvsNode(LifecycleNode):
             "window": {"t_start": out.t_start, "t_end": stamp, "audio_coverage": round(out.coverage, 3)},
             "silent": bool(result.silent),
             "labels": [[str(label), round(float(score), 4)] for label, score in result.labels],
+            "heard_not_visible": list(result.heard_not_visible),
             "mask_fraction": round(float(result.mask.mean()), 5),
             "level_dbfs": _jsonable(result.info.get("level_dbfs")),
             "cues": {"texts": list(cues.texts), "source": cues.source, "age_s": _jsonable(cues.age_s)} if cues else None,
@@ -414,6 +550,8 @@ class AvsNode(LifecycleNode):
         for param in params:
             spec = self._specs.get(param.name)
             if spec is None:
+                if self.has_parameter(param.name):
+                    continue  # rclpy's own (use_sim_time, qos_overrides.*, ...): rclpy applies them
                 return SetParametersResult(successful=False, reason=f"unknown parameter {param.name}")
             if not spec.runtime:
                 return SetParametersResult(successful=False, reason=f"{param.name} is fixed while running (restart the node)")
@@ -512,6 +650,7 @@ def run(cfg: dict[str, dict[str, Any]], ros_args: list[str] | None = None) -> in
     """Start the node with ``cfg`` (sections of config/avs.yaml); returns the exit code."""
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
+    dds.apply_profile()  # before the first participant: Fast DDS reads it then
     rclpy.init(args=["avs_node", *(ros_args or [])])
     node = None
     try:

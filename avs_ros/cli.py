@@ -13,7 +13,7 @@ from avs_core.errors import AVSError
 
 from .params import DEFAULT_CONFIG, SECTIONS, load_config
 
-EXTRA_MODULES = ["avs_ros.cli", "avs_ros.demo"]
+EXTRA_MODULES = ["avs_ros.cli", "avs_ros.demo", "avs_ros.bag"]
 
 
 def split_ros_args(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -22,6 +22,17 @@ def split_ros_args(argv: list[str]) -> tuple[list[str], list[str]]:
         i = argv.index("--ros-args")
         return argv[:i], argv[i:]
     return argv, []
+
+
+PARAMS_FILE_HELP = ("ROS parameters file (/**: ros__parameters: ..., e.g. `ros2 param dump` output) applied over --config "
+                    "(same as --ros-args --params-file FILE)")
+
+
+def with_params_file(ros_args: list[str], params_file: str | None) -> list[str]:
+    """``ros_args`` with ``--params-file FILE`` added inside the --ros-args block."""
+    if not params_file:
+        return ros_args
+    return [*(ros_args or ["--ros-args"]), "--params-file", params_file]
 
 
 def load_config_arg(path: str | None) -> dict:
@@ -37,9 +48,10 @@ def node_main(prog: str, run: Callable[[dict, list[str]], int], argv: list[str] 
     own, ros_args = split_ros_args(list(sys.argv[1:] if argv is None else argv))
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--config", default=None, help=f"avs YAML with {'/'.join(SECTIONS)} sections (default {DEFAULT_CONFIG})")
+    parser.add_argument("--params-file", default=None, help=PARAMS_FILE_HELP)
     args = parser.parse_args(own)
     try:
-        return run(load_config_arg(args.config), ros_args)
+        return run(load_config_arg(args.config), with_params_file(ros_args, args.params_file))
     except AVSError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
@@ -50,6 +62,7 @@ def register(sub) -> None:
                             ("mic", "run mic_node (microphone -> stamped audio topic)")):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--config", default=None, help=f"avs YAML (default {DEFAULT_CONFIG})")
+        p.add_argument("--params-file", default=None, help=PARAMS_FILE_HELP)
         p.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=[],
                        help="everything after this goes to ROS (remaps -r image:=/cam, parameters -p qos:=reliable, ...)")
         p.set_defaults(func=_run_node if name == "node" else _run_mic)
@@ -58,13 +71,15 @@ def register(sub) -> None:
 def _run_node(args) -> int:
     from .avs_node import run
 
-    return run(load_config_arg(args.config), ["--ros-args", *args.ros_args] if args.ros_args else [])
+    return run(load_config_arg(args.config), with_params_file(["--ros-args", *args.ros_args] if args.ros_args else [],
+                                                               args.params_file))
 
 
 def _run_mic(args) -> int:
     from .mic_node import run
 
-    return run(load_config_arg(args.config), ["--ros-args", *args.ros_args] if args.ros_args else [])
+    return run(load_config_arg(args.config), with_params_file(["--ros-args", *args.ros_args] if args.ros_args else [],
+                                                               args.params_file))
 
 
 def main(argv: list[str] | None = None) -> int:

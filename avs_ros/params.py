@@ -3,7 +3,7 @@
 ``config/avs.yaml`` has four sections: ``pipeline`` (passed to
 ``AVSPipeline.from_config``; exposed as ``pipeline.<key>`` ROS parameters),
 ``node`` (avs_node), ``mic`` (mic_node) and ``cues`` (passed to
-``avs_core.cues.providers.build_cue_provider``; read from the file only). The same file feeds ``ros2 launch``
+``avs_core.cues.providers.build_cue_provider``; exposed as ``cues.<key>`` parameters). The same file feeds ``ros2 launch``
 (flattened into a parameter dict) and ``avs node --config``.
 """
 from __future__ import annotations
@@ -109,20 +109,23 @@ def pipeline_specs(pipeline_cfg: Mapping[str, Any]) -> list[Spec]:
     """Specs for ``pipeline.*``: every key of the merged pipeline config (config/pipeline.yaml + the YAML section)."""
     from avs_core.pipeline import pipeline_config
 
-    merged = pipeline_config(pipeline_cfg)
+    return config_specs("pipeline", pipeline_config(pipeline_cfg), "config/pipeline.yaml", PIPELINE_RUNTIME)
+
+
+def config_specs(prefix: str, cfg: Mapping[str, Any], where: str, runtime: Mapping[str, tuple] = {}) -> list[Spec]:
+    """``<prefix>.<key>`` specs for every leaf of a config section (fixed while running unless in ``runtime``)."""
     specs = []
-    for key, value in _flatten(merged).items():
-        if isinstance(value, list) and not value:
-            continue  # an empty list has no ROS parameter type; the YAML value is used as is
+    for key, value in _flatten(cfg).items():
+        if isinstance(value, list) and (not value or any(v is None for v in value)):
+            continue  # no ROS parameter type (empty, or holding null): the YAML value is used as is
         if value is None:
             # ROS parameters cannot be null: unset paths (checkpoint, assets_dir, ...) are '' strings.
-            specs.append(Spec(f"pipeline.{key}", "", f"pipeline setting {key} (see config/pipeline.yaml; '' = unset); "
-                              "fixed while running"))
-        elif key in PIPELINE_RUNTIME:
-            lo, hi, desc = PIPELINE_RUNTIME[key]
-            specs.append(Spec(f"pipeline.{key}", float(value), desc, range=(lo, hi), runtime=True))
+            specs.append(Spec(f"{prefix}.{key}", "", f"{prefix} setting {key} (see {where}; '' = unset); fixed while running"))
+        elif key in runtime:
+            lo, hi, desc = runtime[key]
+            specs.append(Spec(f"{prefix}.{key}", float(value), desc, range=(lo, hi), runtime=True))
         else:
-            specs.append(Spec(f"pipeline.{key}", value, f"pipeline setting {key} (see config/pipeline.yaml); fixed while running"))
+            specs.append(Spec(f"{prefix}.{key}", value, f"{prefix} setting {key} (see {where}); fixed while running"))
     return specs
 
 
@@ -146,7 +149,8 @@ def section_specs(section: str, values: Mapping[str, Any], specs: tuple[Spec, ..
 
 
 def node_specs(cfg: Mapping[str, Mapping[str, Any]]) -> list[Spec]:
-    return section_specs("node", cfg.get("node", {}), NODE_SPECS) + pipeline_specs(cfg.get("pipeline", {}))
+    return (section_specs("node", cfg.get("node", {}), NODE_SPECS) + pipeline_specs(cfg.get("pipeline", {}))
+            + config_specs("cues", cfg.get("cues", {}), "the cues section, avs_core/cues/providers.py"))
 
 
 def mic_specs(cfg: Mapping[str, Mapping[str, Any]]) -> list[Spec]:
@@ -158,11 +162,11 @@ def as_parameter_dict(specs: list[Spec]) -> dict[str, Any]:
     return {s.name: s.default for s in specs}
 
 
-def pipeline_from_parameters(values: Mapping[str, Any], pipeline_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """Nested pipeline config: the YAML section overlaid with ``pipeline.*`` parameter values ('' -> null)."""
+def pipeline_from_parameters(values: Mapping[str, Any], pipeline_cfg: Mapping[str, Any], prefix: str = "pipeline") -> dict[str, Any]:
+    """Nested config: the YAML section overlaid with ``<prefix>.*`` parameter values ('' -> null); also for ``cues``."""
     out: dict[str, Any] = {k: v for k, v in pipeline_cfg.items()}
     for name, value in values.items():
-        if not name.startswith("pipeline."):
+        if not name.startswith(prefix + "."):
             continue
         node = out
         parts = name.split(".")[1:]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
 from avs_core.streaming import LatencyStats
@@ -41,6 +41,9 @@ class Recorder:
     outputs: dict[float, Output] = field(default_factory=dict)
     diagnostics: list[dict[str, str]] = field(default_factory=list)
     mask_headers: list[tuple[float, str]] = field(default_factory=list)
+    reports: list[dict] = field(default_factory=list)  # every cues JSON in arrival order (a looped bag repeats stamps)
+    camera_infos: list = field(default_factory=list)  # mask/camera_info messages
+    detections: list = field(default_factory=list)  # vision_msgs/Detection2DArray, when vision_msgs imports here
 
     def __post_init__(self):
         self.latency = LatencyStats(maxlen=100000)
@@ -53,6 +56,13 @@ class Recorder:
             self.node.create_subscription(String, topic("cues"), self._on_cues, qos),
             self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, qos),
         ]
+        self.subs.append(self.node.create_subscription(CameraInfo, topic("mask/camera_info"), self.camera_infos.append, qos))
+        try:
+            from vision_msgs.msg import Detection2DArray
+
+            self.subs.append(self.node.create_subscription(Detection2DArray, topic("detections"), self.detections.append, qos))
+        except ImportError:
+            pass  # the node publishes detections only where vision_msgs is installed
         if self.overlay_dir is not None:
             self.overlay_dir.mkdir(parents=True, exist_ok=True)
             self.subs.append(self.node.create_subscription(Image, topic("overlay"), self._on_overlay, qos))
@@ -82,6 +92,7 @@ class Recorder:
 
     def _on_cues(self, msg) -> None:
         report = json.loads(msg.data)
+        self.reports.append(report)
         # The JSON's stamp is computed like stamp_seconds(header.stamp), so it keys the same entry.
         self._entry(report["stamp"], report["frame_id"]).report = report
 
