@@ -12,6 +12,7 @@
 # Finally `avs assets fetch --all` into the user cache ($AVS_ASSETS_DIR, else ~/.cache/avs/assets):
 # from ../shared/assets when that mirror exists beside the checkout (offline, same copy -> verify ->
 # rename path), else from the pinned origin URLs. AVS_ASSETS_FROM=DIR_OR_URL picks another mirror.
+# `scripts/setup.sh --plan` prints the mode and sources it would use, and changes nothing.
 # Re-running with nothing changed only re-checks hashes (a few seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,12 @@ else
   PYTHON=python3                   # the interpreter /opt/ros/$ROS_DISTRO was built for
   VENV_FLAGS="--system-site-packages"
   REQUIREMENTS="requirements.txt"
+fi
+mirror="${AVS_ASSETS_FROM:-}"
+[ -z "$mirror" ] && [ -d ../shared/assets ] && mirror=../shared/assets
+if [ "${1:-}" = "--plan" ]; then  # what would be done, nothing done (tested by test_packaging)
+  echo "mode=$MODE python=$PYTHON venv_flags=$VENV_FLAGS requirements=$REQUIREMENTS assets_from=${mirror:-origin}"
+  exit 0
 fi
 echo "setup: $MODE mode${ROS_DISTRO:+ (ROS_DISTRO=$ROS_DISTRO)}"
 
@@ -68,7 +75,5 @@ if [ "$MODE" = dev ]; then
 fi
 
 # Assets. `python -m` from the checkout needs no install (robot mode builds avs with colcon instead).
-mirror="${AVS_ASSETS_FROM:-}"
-[ -z "$mirror" ] && [ -d ../shared/assets ] && mirror=../shared/assets
 "$VENV/bin/python" -m avs_core.cli assets fetch --all ${mirror:+--from "$mirror"}
 echo "setup: ready ($VENV)"

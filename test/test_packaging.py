@@ -172,3 +172,40 @@ def test_wheel_carries_config_and_manifest_and_finds_them_without_the_checkout(t
     assert int(count) == len(assets.MANIFEST)
     expected = sorted(p.name for p in (REPO / "config").iterdir() if p.suffix in (".yaml", ".xml") or p.name in ("models", "__init__.py"))
     assert names.split() == expected
+
+
+def _plan(script: Path, tmp_path: Path, **env: str) -> dict[str, str]:
+    out = subprocess.run(["bash", str(script), "--plan"], capture_output=True, text=True, timeout=60,
+                         env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", **env})
+    assert out.returncode == 0, out.stderr
+    return dict(re.findall(r"(\w+)=(\S*(?: requirements-ros\.txt)?)", out.stdout))
+
+
+def test_setup_picks_robot_mode_only_when_ros_is_sourced(tmp_path):
+    """Robot mode needs ROS_DISTRO *and* a python3 that imports rclpy (here: a python3 wrapper around this venv)."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python3").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    (fake / "python3").chmod(0o755)
+    script = REPO / "scripts" / "setup.sh"
+    robot = _plan(script, tmp_path, ROS_DISTRO="jazzy", PATH=f"{fake}:/usr/bin:/bin")
+    assert robot["mode"] == "robot" and robot["venv_flags"] == "--system-site-packages"
+    assert robot["requirements"] == "requirements.txt" and robot["python"] == "python3"
+    dev = _plan(script, tmp_path, PATH=f"{fake}:/usr/bin:/bin")  # rclpy importable but no ROS sourced
+    assert dev["mode"] == "dev" and dev["requirements"] == "requirements.txt requirements-ros.txt"
+    no_rclpy = tmp_path / "bin2"
+    no_rclpy.mkdir()
+    (no_rclpy / "python3").write_text("#!/bin/sh\nexit 1\n")  # a system Python without rclpy
+    (no_rclpy / "python3").chmod(0o755)
+    stale = _plan(script, tmp_path, ROS_DISTRO="jazzy", PATH=f"{no_rclpy}:/usr/bin:/bin")  # ROS_DISTRO left over, not sourced
+    assert stale["mode"] == "dev"
+
+
+def test_setup_fetches_from_the_shared_mirror_only_where_it_exists(tmp_path):
+    here = _plan(REPO / "scripts" / "setup.sh", tmp_path)
+    assert here["assets_from"] == ("../shared/assets" if (REPO.parent / "shared" / "assets").is_dir() else "origin")
+    lone = tmp_path / "checkout" / "scripts"
+    lone.mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "setup.sh", lone / "setup.sh")
+    assert _plan(lone / "setup.sh", tmp_path)["assets_from"] == "origin"
+    assert _plan(lone / "setup.sh", tmp_path, AVS_ASSETS_FROM="http://mirror/")["assets_from"] == "http://mirror/"
