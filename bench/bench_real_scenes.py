@@ -15,7 +15,7 @@ segment`) is judged at class level:
 
 Visible pairs want H; not-visible pairs want N. The truth is per recording (the
 source is assumed audible in every window), so quiet windows count against us.
-Usage: python bench/bench_real_scenes.py [--json out.json] [--aggregate noisy_or max]
+Usage: python bench/bench_real_scenes.py [--json out.json] [--variants default aggregate=max ...]
 """
 from __future__ import annotations
 
@@ -107,23 +107,30 @@ def totals(rows: list[dict]) -> dict[str, Counter]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="write every window's outcome, labels and heard_not_visible here")
-    ap.add_argument("--aggregate", nargs="+", default=[None],
-                    help="compare evidence aggregations side by side (noisy_or max); default: the bridge's own")
+    ap.add_argument("--variants", nargs="+", default=["default"],
+                    help="bridge settings compared side by side, e.g. default aggregate=max evidence_floor=0.02 "
+                         "generic_descend=0.5 (comma-separated for several)")
     args = ap.parse_args()
     onto = Ontology.load()
     pipe = AVSPipeline.from_config({"device": "cpu"})
+    bridge = pipe.segmenter.bridge
+    defaults = {k: getattr(bridge, k) for k in ("aggregate", "evidence_floor", "generic_descend")}
     results = {}
-    for agg in args.aggregate:
-        if agg is not None:
-            pipe.segmenter.bridge.aggregate = agg
+    for variant in args.variants:
+        settings = dict(defaults)
+        for item in filter(None, variant.replace("default", "").split(",")):
+            key, value = item.split("=")
+            settings[key] = value if key == "aggregate" else float(value)
+        for key, value in settings.items():
+            setattr(bridge, key, value)
         rows = run(pipe, onto)
-        results[agg or "default"] = rows
-        print(f"\n## aggregate: {agg or 'bridge default'}\n")
+        results[variant] = rows
+        print(f"\n## {variant}: {settings}\n")
         print(table(rows))
     print("\nwindows per outcome (H hit, X hit+extra, N honest miss, E empty unnamed, W wrong)")
     for name, rows in results.items():
         for kind, c in totals(rows).items():
-            print(f"{name:10s} {kind:12s} " + "  ".join(f"{k}={c[k]:3d}" for k in "HXNEW") + f"  of {sum(c.values())}")
+            print(f"{name:28s} {kind:12s} " + "  ".join(f"{k}={c[k]:3d}" for k in "HXNEW") + f"  of {sum(c.values())}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=1)
