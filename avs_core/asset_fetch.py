@@ -141,6 +141,8 @@ def fetch(asset: Asset, dest_root: str | os.PathLike, mirror: str | os.PathLike 
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(f".{asset.file}.part")
     with _locked(root / ".fetch.lock"), _progress(asset, progress) as bar:
+        if is_fetched(asset, root):  # another process fetched it while this one waited for the lock
+            return dest
         if dest.exists():  # present but failing its checksum: never leave a bad file under the asset's name
             dest.unlink()
         last, restarted = "", False

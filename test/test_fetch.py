@@ -188,6 +188,20 @@ def test_interrupted_download_is_retried_and_verified(mirror, cache, capsys, fau
     assert _leftovers(cache) == [asset.relpath]
 
 
+def test_concurrent_fetches_of_one_asset_download_it_once(mirror, cache):
+    asset = assets.MANIFEST["bird_segmentation_mask"]
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(fetch(asset, cache, mirror.url, progress=False)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert results == [cache / asset.relpath] * 3
+    assert [rel for rel, _ in mirror.requests] == [asset.relpath]  # the waiters found it verified
+    assert _sha(cache / asset.relpath) == asset.sha256
+
+
 def test_local_mirror_folder_lacking_a_file_names_it(tmp_path, cache, capsys):
     src = shared_root()
     partial = tmp_path / "partial_mirror"
