@@ -182,3 +182,37 @@ class DirectionStage:
         res.chosen = [int(k) for k in np.flatnonzero(kept)]
         res.keep = keep
         return res, new
+
+
+def array_file_config(path_or_preset: str) -> dict[str, Any]:
+    """``pipeline.doa`` settings from ``avs segment --mic-positions``: a preset name or an ARRAY.yaml.
+
+    ARRAY.yaml holds ``preset: NAME`` or ``positions: [[x, y, z], ...]`` (metres, camera optical
+    frame: x right, y down, z forward), optional ``translation: [x, y, z]`` (the array origin in
+    the optical frame; default the camera origin), ``rotation`` (body | optical | quaternion; default
+    optical for positions, body for a preset: the board lies flat with its x axis forward) and
+    ``channels`` (audio channel of each microphone).
+    """
+    from pathlib import Path
+
+    from .audio.doa import PRESETS
+    from .config import load_yaml
+
+    if path_or_preset in PRESETS and not Path(path_or_preset).exists():
+        data: dict[str, Any] = {"preset": path_or_preset}
+    else:
+        data = load_yaml(path_or_preset)
+    unknown = set(data) - {"preset", "positions", "translation", "rotation", "channels"}
+    if unknown or ("preset" in data) == ("positions" in data):
+        raise ConfigError(f"{path_or_preset}: needs exactly one of 'preset' or 'positions' (plus optional "
+                          f"translation, rotation, channels); got keys {sorted(data)}")
+    out: dict[str, Any] = {
+        "mic_array": data.get("preset") or data.get("positions"),
+        "array_to_camera": {"rotation": data.get("rotation", "body" if "preset" in data else "optical"),
+                            "translation": data.get("translation", [0.0, 0.0, 0.0])},
+    }
+    if "channels" in data:
+        out["channels"] = data["channels"]
+    MicArray.from_config(out["mic_array"])  # fail on a bad file before any model loads
+    ArrayPose.from_config(out["array_to_camera"])
+    return out

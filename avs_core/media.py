@@ -74,10 +74,12 @@ def read_video(path: str | os.PathLike, max_seconds: float | None = None) -> Vid
 
 
 def iter_windows(media: str | os.PathLike, audio: str | os.PathLike | None, window_s: float = 1.0,
-                 stride_s: float = 1.0, max_windows: int | None = None) -> Iterator[Window]:
+                 stride_s: float = 1.0, max_windows: int | None = None,
+                 keep_channels: bool = False) -> Iterator[Window]:
     """Windows over an image (+ audio file) or a video (+ its own track or a given audio file).
 
-    Each window holds ``window_s`` of audio ending at t_end and the frame shown at t_end.
+    Each window holds ``window_s`` of audio ending at t_end and the frame shown at t_end;
+    mono, or (n, channels) float32 with ``keep_channels`` (microphone-array direction).
     ``audio == "none"`` means silence. A still image with no audio is an error: the
     caller must say "none" explicitly rather than get silent masks by accident.
     """
@@ -98,7 +100,9 @@ def iter_windows(media: str | os.PathLike, audio: str | os.PathLike | None, wind
         sr, samples = 16000, np.zeros(int(duration * 16000), np.float32)
     else:
         raw, sr = read_audio(audio if audio is not None else path)
-        samples = to_mono_float(raw, sr)
+        samples = to_mono_float(raw, sr)  # validates every layout, also when the channels are kept
+        if keep_channels and raw.ndim == 2:
+            samples = np.asarray(raw if raw.shape[0] >= raw.shape[1] else raw.T, np.float32)
     duration = samples.shape[0] / sr
     n = int(np.floor((duration - window_s) / stride_s + 1e-9)) + 1 if duration >= window_s else 1
     if max_windows is not None:
