@@ -150,3 +150,6 @@ def test_cli_list_and_path(dirs, capsys):
     assert capsys.readouterr().out.strip() == str(placed)
     assert main(["assets", "path", "speech"]) == 2
     assert "avs assets fetch speech" in capsys.readouterr().err
+    main(["assets", "list", "--long"])
+    out = capsys.readouterr().out
+    assert assets.MANIFEST["music"].url in out and assets.MANIFEST["real_sounds/cow_antum_01.flac"].license in out

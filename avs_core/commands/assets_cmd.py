@@ -1,6 +1,6 @@
 """``avs assets``: list the manifest's assets (found where, verified or not), fetch them, print a path.
 
-    avs assets [list] [--assets-dir DIR]
+    avs assets [list [--long]] [--assets-dir DIR]
     avs assets fetch NAME... | --all  [--from DIR_OR_URL] [--dest DIR]
     avs assets path NAME
 """
@@ -18,7 +18,9 @@ def register(sub) -> None:
     p.add_argument("--assets-dir", help="extra folder searched first (the 'assets_dir' config key)")
     p.set_defaults(func=run_list)
     actions = p.add_subparsers(dest="action")
-    actions.add_parser("list", help="every asset: found where, verified or not (default)").set_defaults(func=run_list)
+    ls = actions.add_parser("list", help="every asset: found where, verified or not (default)")
+    ls.add_argument("--long", action="store_true", help="also size, licence and origin URL")
+    ls.set_defaults(func=run_list)
     f = actions.add_parser("fetch", help="download assets into the user cache, verified by sha256",
                            description="Downloads into $AVS_ASSETS_DIR, else $XDG_CACHE_HOME/avs/assets, else ~/.cache/avs/assets.")
     f.add_argument("names", nargs="*", metavar="NAME", help="asset names or folder names (see `avs assets list`)")
@@ -44,6 +46,9 @@ def run_list(args) -> int:
         state = "MISSING" if not st.present else "ok" if st.verified else "CHECKSUM MISMATCH"
         missing += state != "ok"
         print(f"  {name:48s} {state:18s} {st.path if st.present else ''}")
+        if getattr(args, "long", False):
+            a = assets.MANIFEST[name]
+            print(f"      {a.size} bytes, sha256 {a.sha256}\n      licence: {a.license}\n      origin: {a.url}")
     total = len(assets.MANIFEST)
     print(f"{total - missing}/{total} assets ready" + ("" if not missing else "; fetch the rest with `avs assets fetch --all`"))
     return 1 if missing else 0
