@@ -170,6 +170,6 @@ def run(cfg: dict[str, dict[str, Any]], ros_args: list[str] | None = None) -> in
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mic_node`` executable: ``mic_node [--config avs.yaml] [--ros-args ...]``."""
-    from .cli import node_main
+    from .node_main import node_main
 
     return node_main("mic_node", run, argv)

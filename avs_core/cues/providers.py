@@ -8,6 +8,7 @@ takes the ``cues`` config section:
       backend: auto        # auto | reasoner | nouns | tagger | detector (opt-in, never chosen by auto)
       process: false       # build and run the backend in a child process (no GIL contention)
       process_threads: null  # torch threads in that process (null: torch default)
+      process_timeout_s: 300   # a cue request unanswered this long kills the process; the next one restarts it
       max_cues: 5          # N_T
       captioner: {path: null, device: auto, dtype: auto, prompt_style: auto, prompt: null, max_new_tokens: 160}
                    # prompt_style: chat (instruction models), text (prompt as text input, e.g. Florence-2's
@@ -38,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "backend": "auto",
     "process": False,
     "process_threads": None,
+    "process_timeout_s": 300.0,
     "max_cues": 5,
     "captioner": {"path": None, "device": "auto", "dtype": "auto", "prompt_style": "auto", "prompt": None,
                   "max_new_tokens": 160},
@@ -150,7 +152,8 @@ def build_cue_provider(cfg: Mapping[str, Any] | None, tag_fn: TagFn | None = Non
 
         if tag_fn is not None:
             log.info("cues.process: the cue process loads its own tagger; the given tag_fn is not used there")
-        return ProcessCueProvider(dict(cfg, process=False), torch_threads=cfg["process_threads"])
+        return ProcessCueProvider(build_cue_provider, dict(cfg, process=False),
+                                  request_timeout_s=float(cfg["process_timeout_s"]), torch_threads=cfg["process_threads"])
     backend = cfg["backend"]
     if backend not in BACKENDS:
         raise ConfigError(f"cues.backend must be one of {BACKENDS}, got {backend!r}")
