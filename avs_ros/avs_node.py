@@ -45,7 +45,6 @@ from avs_core.streaming import ChunkPacing
 from . import audio_transport as at
 from . import dds
 from .detections import detection_types, detections_msg
-from .direction import DirectionIO
 from .conversions import check_image_msg, compressed_msg_to_rgb, image_msg_to_rgb, numpy_to_image_msg, stamp_seconds
 from .params import declare, node_specs, pipeline_from_parameters
 from .throttle import ThrottledWarnings
@@ -132,7 +131,6 @@ class AvsNode(LifecycleNode):
             post_callback=self._on_clock_jump)
         self.warnings = ThrottledWarnings(self.get_logger(), self.values["warn_interval_s"])
         self.pipeline = None
-        self.direction: DirectionIO | None = None  # microphone-array direction I/O (pipeline.doa configured)
         self.stream: StreamProcessor | None = None
         self._refresher = None
         self._active = False
@@ -173,11 +171,6 @@ class AvsNode(LifecycleNode):
         if VISION_MSGS is not None:
             self._pubs["detections"] = self.create_lifecycle_publisher(VISION_MSGS.Detection2DArray, "detections", 10)
         self.pipeline = AVSPipeline.from_config(pipeline_from_parameters(self.values, self._cfg.get("pipeline", {})))
-        segment = self.pipeline
-        if self.pipeline.direction is not None:
-            self.direction = DirectionIO(self, self._pubs, self.values["doa.frame_id"], self.values["doa.marker"],
-                                         self.warnings.warn)
-            segment = self.direction.wrap(self.pipeline, lambda: self._camera_info)
         if self.values["cue_refresh_s"] > 0:
             from avs_core.cues.providers import build_cue_provider
             from avs_core.cues.refresher import CueRefresher
