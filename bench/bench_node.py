@@ -134,7 +134,8 @@ def run_node(publisher: str, args, domain: int, out_dir: Path) -> dict:
 
     env = ros_env(domain)
     node_proc = NodeProcess("node", out_dir / f"node_{publisher}.log", env=env,
-                            ros_args=["-r", "__ns:=/bench", "-p", "pipeline.device:=cpu"])
+                            ros_args=["-r", "__ns:=/bench", "-p", "pipeline.device:=cpu",
+                                      *[arg for param in args.param for arg in ("-p", param)]])
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)
     client = rclpy.create_node("bench_recorder", context=context)
@@ -202,6 +203,9 @@ def main() -> int:
     ap.add_argument("--pipeline-seconds", type=float, default=20.0, help="seconds of the pipeline-alone run")
     ap.add_argument("--json", default=None, help="also write the results to this file")
     ap.add_argument("--logs", default=None, help="keep node logs in this folder (default: a temporary one)")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
+                    help="node parameter instead of its default (repeatable), e.g. audio.min_coverage:=1.0")
+    ap.add_argument("--skip-pipeline", action="store_true", help="node runs only (e.g. a parameter sweep)")
     ap.add_argument("--profile", action="store_true", help="sample the node with py-spy and print where its time goes")
     ap.add_argument("--publish", choices=("reliable", "best_effort"), help=argparse.SUPPRESS)
     ap.add_argument("--stamps-out", help=argparse.SUPPRESS)
@@ -209,7 +213,7 @@ def main() -> int:
     if args.publish:
         return publish(args)
 
-    fps_before, ms = pipeline_fps(args.pipeline_seconds)
+    fps_before, ms = pipeline_fps(args.pipeline_seconds) if not args.skip_pipeline else (float("nan"), float("nan"))
     print(f"pipeline alone: {fps_before:.2f} frames/s ({ms:.0f} ms median), load avg {os.getloadavg()[0]:.2f}", flush=True)
     domain = 150 + os.getpid() % 50
     runs = []
@@ -221,10 +225,10 @@ def main() -> int:
             print(json.dumps(runs[-1]), flush=True)
         profiles = {p: summarize_profile(logs / f"profile_{p}.txt") for p in args.publishers} if args.profile else {}
     # Again after the node runs: on a shared machine the load drifts; the ratio uses the mean.
-    fps_after, _ = pipeline_fps(args.pipeline_seconds)
+    fps_after, _ = pipeline_fps(args.pipeline_seconds) if not args.skip_pipeline else (float("nan"), float("nan"))
     fps = (fps_before + fps_after) / 2
     print(f"\n{args.rate:g} Hz 640x480 rgb8 + 16 kHz speech in 0.1 s chunks, {args.seconds:g} s per run, "
-          f"node with defaults, shipped Fast DDS profile on both sides")
+          f"node with {' '.join(args.param) or 'defaults'}, shipped Fast DDS profile on both sides")
     header = (f"{'publisher':12s} {'masks/s':>8s} {'ratio':>6s} {'p50':>6s} {'p95':>6s} {'p99':>6s} "
               f"{'lost':>6s} {'cov':>5s} {'CPU%':>6s} {'RSS MB':>12s} {'load1':>6s}")
     print(f"pipeline alone: {fps:.2f} frames/s (before {fps_before:.2f}, after {fps_after:.2f})")
