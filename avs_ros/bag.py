@@ -196,6 +196,19 @@ class BagPlayer:
             self._stop.wait(min(period, (ns - now_ns) / 1e9 / self.rate))
         return False
 
+    def unmatched(self) -> list[str]:
+        """Topics (and /clock) that no subscriber has discovered yet."""
+        return [p.topic_name for p in [*self._pubs.values(), self._clock_pub] if p.get_subscription_count() == 0]
+
+    def wait_for_subscribers(self, timeout_s: float) -> bool:
+        """Wait until every topic has a subscriber, at most ``timeout_s``: messages published before discovery
+        completes are lost to volatile subscribers. True when all are matched."""
+        deadline = time.monotonic() + timeout_s
+        while self.unmatched():
+            if time.monotonic() >= deadline or self._stop.wait(0.05):
+                return False
+        return True
+
     def play(self, loops: int = 1) -> None:
         """Play ``loops`` times (0: until ``stop``); blocking."""
         while loops == 0 or self.loops_done < loops:
@@ -224,6 +237,8 @@ def register(sub) -> None:
     p.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1)")
     p.add_argument("--clock-hz", type=float, default=100.0, help="/clock publish rate (0: no /clock)")
     p.add_argument("--remap", nargs="*", default=[], metavar="FROM:=TO", help="topic remaps, e.g. /camera/image_raw:=/cam")
+    p.add_argument("--wait", type=float, default=3.0,
+                   help="seconds to wait for every topic to have a subscriber before playing (default 3)")
     p.set_defaults(func=_run_play)
     m = sub.add_parser("make-bag", help="write the shared photo with speech and silence as a rosbag2 bag")
     m.add_argument("out", help="bag folder to create")
@@ -258,7 +273,8 @@ def _run_play(args) -> int:
     try:
         player = BagPlayer(node, args.bag, rate=args.rate, clock_hz=args.clock_hz, remap=remap)
         print(f"playing {args.bag}: {', '.join(player.topics)}" + (" (looping)" if args.loop == 0 else ""), flush=True)
-        time.sleep(0.5)  # let subscribers discover the publishers before the first messages
+        if not player.wait_for_subscribers(args.wait):
+            print(f"no subscriber after {args.wait:.1f} s on {', '.join(player.unmatched())}: playing anyway", flush=True)
         player.play(args.loop)
         print(f"done: {player.published} messages, {player.loops_done} loop(s)", flush=True)
     except (KeyboardInterrupt, ExternalShutdownException):
