@@ -87,3 +87,25 @@ def test_checkpoint_metadata_and_mismatch(tmp_path):
         read_metadata(bad)
     with pytest.raises(AssetError, match="not found"):
         read_metadata(tmp_path / "none.safetensors")
+
+
+def test_every_local_model_problem_is_one_asset_error_naming_the_key(tmp_path):
+    from transformers import AutoConfig
+
+    from avs_core.local_models import from_pretrained, local_path
+
+    (tmp_path / "weights.pt").write_bytes(b"x")
+    assert local_path(tmp_path / "weights.pt", "m.checkpoint") == tmp_path / "weights.pt"
+    bad_dir = tmp_path / "broken"
+    bad_dir.mkdir()
+    (bad_dir / "config.json").write_text("{not json")
+    cases = [
+        lambda: local_path(None, "m.checkpoint"),
+        lambda: local_path(tmp_path / "missing.pt", "m.checkpoint"),
+        lambda: local_path(tmp_path / "weights.pt", "m.checkpoint", "directory"),
+        lambda: local_path(tmp_path, "m.checkpoint", "transformers"),  # a directory, but no config.json
+        lambda: from_pretrained(bad_dir, "m.checkpoint", [(AutoConfig, {})]),  # unreadable config.json
+    ]
+    for case in cases:
+        with pytest.raises(AssetError, match="config key 'm.checkpoint'"):
+            case()

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..errors import ConfigError, InputError
 from ..device import resolve_device
-from .hf_loading import load_failed, model_dir, resolve_dtype
+from ..local_models import from_pretrained, resolve_dtype
 from .prompts import CAPTION_PROMPT
 
 log = logging.getLogger(__name__)
@@ -67,18 +67,11 @@ class Captioner:
                         **kwargs) -> Captioner:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        key = "cues.captioner.path"
-        p = model_dir(path, key)
         dev = resolve_device(device, strict=True)
-        try:
-            processor = AutoProcessor.from_pretrained(p, local_files_only=True)
-            model = AutoModelForImageTextToText.from_pretrained(
-                p, local_files_only=True, dtype=resolve_dtype(dtype, dev)
-            ).to(dev)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as exc:
-            raise load_failed(key, p, exc) from exc
-        captioner = cls(model, processor, **kwargs)
-        log.info("captioner %s loaded on %s (prompt style %s)", p, dev, captioner.prompt_style)
+        processor, model = from_pretrained(path, "cues.captioner.path", [
+            (AutoProcessor, {}), (AutoModelForImageTextToText, {"dtype": resolve_dtype(dtype, dev)})])
+        captioner = cls(model.to(dev), processor, **kwargs)
+        log.info("captioner %s loaded on %s (prompt style %s)", path, dev, captioner.prompt_style)
         return captioner
 
     def _inputs(self, images: list[Image.Image]):

@@ -16,7 +16,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 
 from ..errors import InputError
 from ..device import resolve_device
-from .hf_loading import load_failed, model_dir, resolve_dtype
+from ..local_models import from_pretrained, resolve_dtype
 from .prompts import ANSWER_PREFIX, chat_messages, text_prompt
 
 log = logging.getLogger(__name__)
@@ -58,16 +58,11 @@ class Reasoner:
                         **kwargs) -> Reasoner:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        key = "cues.reasoner.path"
-        p = model_dir(path, key)
         dev = resolve_device(device, strict=True)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(p, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(p, local_files_only=True, dtype=resolve_dtype(dtype, dev)).to(dev)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as exc:
-            raise load_failed(key, p, exc) from exc
-        log.info("reasoner %s loaded on %s (chat template: %s)", p, dev, bool(tokenizer.chat_template))
-        return cls(model, tokenizer, **kwargs)
+        tokenizer, model = from_pretrained(path, "cues.reasoner.path", [
+            (AutoTokenizer, {}), (AutoModelForCausalLM, {"dtype": resolve_dtype(dtype, dev)})])
+        log.info("reasoner %s loaded on %s (chat template: %s)", path, dev, bool(tokenizer.chat_template))
+        return cls(model.to(dev), tokenizer, **kwargs)
 
     def prompt(self, caption: str) -> str:
         if not self.use_chat:

@@ -21,13 +21,13 @@ import torch.nn.functional as F
 import torchaudio.functional as TAF
 from torch import nn
 
-from ..errors import AssetError, ConfigError
+from ..errors import ConfigError
+from ..local_models import from_pretrained
 from .base import AVSModel
 from .prompt import BlockPromptGenerator, MLPProjector, TokenProjector
 from .sam_utils import (build_sam, decode_masks, encode_image, normalize_image, sam_input_size,
                         train_single_mask_decoder, upscale_logits)
 from .text_encoders import build_text_model, pool_tokens
-from .weights import require_path
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -44,12 +44,7 @@ def build_clip(cfg: Mapping[str, Any], key: str = "clip"):
 
     if cfg.get("tiny") is not None:
         return CLIPModel(CLIPConfig(**dict(cfg["tiny"]))), CLIP_MEAN, CLIP_STD
-    path = require_path(cfg.get("path"), f"{key}.path", "directory")
-    try:
-        model = CLIPModel.from_pretrained(path, local_files_only=True)
-        proc = CLIPImageProcessor.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise AssetError(f"config key '{key}.path': cannot load CLIP from {path}: {exc}") from None
+    model, proc = from_pretrained(cfg.get("path"), f"{key}.path", [(CLIPModel, {}), (CLIPImageProcessor, {})])
     return model, tuple(proc.image_mean), tuple(proc.image_std)
 
 
@@ -58,12 +53,8 @@ def build_clap(cfg: Mapping[str, Any], key: str = "clap"):
 
     if cfg.get("tiny") is not None:
         return ClapModel(ClapConfig(**dict(cfg["tiny"]))), ClapFeatureExtractor(**dict(cfg.get("feature_extractor", {})))
-    path = require_path(cfg.get("path"), f"{key}.path", "directory")
-    try:
-        return (ClapModel.from_pretrained(path, local_files_only=True),
-                ClapFeatureExtractor.from_pretrained(path, local_files_only=True))
-    except (OSError, ValueError) as exc:
-        raise AssetError(f"config key '{key}.path': cannot load CLAP from {path}: {exc}") from None
+    model, features = from_pretrained(cfg.get("path"), f"{key}.path", [(ClapModel, {}), (ClapFeatureExtractor, {})])
+    return model, features
 
 
 class AV2TSAM(AVSModel):

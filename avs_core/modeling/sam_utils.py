@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, Sam
 
 from ..errors import AssetError, ConfigError
+from ..local_models import local_path
 from ..vision.sam import MODEL_TYPES, build_tiny_sam, load_sam_checkpoint
 from .base import zero_padding
-from .weights import require_path
 
 
 def build_sam(cfg: Mapping[str, Any], key: str = "sam") -> Sam:
@@ -29,7 +29,7 @@ def build_sam(cfg: Mapping[str, Any], key: str = "sam") -> Sam:
     variant = cfg.get("variant", "vit_b")
     if variant not in MODEL_TYPES:
         raise ConfigError(f"config key '{key}.variant' must be one of {MODEL_TYPES}, got {variant!r}")
-    path = require_path(cfg.get("checkpoint"), f"{key}.checkpoint")
+    path = local_path(cfg.get("checkpoint"), f"{key}.checkpoint")
     try:
         return load_sam_checkpoint(path, variant)
     except AssetError as exc:

@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import AssetError, ConfigError
+from ..errors import ConfigError
+from ..local_models import from_pretrained
 from .adapters import BottleneckAdapter, attach_output_adapter
 from .audio_encoders import build_audio_encoder
 from .base import AVSModel, zero_padding
@@ -34,7 +35,6 @@ from .losses import latent_infonce_loss
 from .sam_utils import (build_sam, decode_masks, encode_image, normalize_image, sam_input_size,
                         train_single_mask_decoder, upscale_logits)
 from .text_encoders import TextCueEncoder, build_text_model
-from .weights import require_path
 
 # Swin window-attention output projection: "o_proj" in transformers >= 5, "output.dense" before.
 SWIN_ATTN_OUT = ("attention.o_proj", "attention.output.dense")
@@ -165,13 +165,10 @@ def build_mask2former(cfg: Mapping[str, Any], loss_weights: Mapping[str, float],
         kwargs = dict(cfg["tiny"])
         return Mask2FormerForUniversalSegmentation(
             Mask2FormerConfig(num_labels=1, use_pretrained_backbone=False, **weights, **kwargs))
-    path = require_path(cfg.get("path"), f"{key}.path", "directory")
-    try:
-        # The pretrained class head (e.g. 150 ADE20K classes) is replaced by a fresh 1-class head.
-        return Mask2FormerForUniversalSegmentation.from_pretrained(
-            path, num_labels=1, ignore_mismatched_sizes=True, local_files_only=True, **weights)
-    except (OSError, ValueError) as exc:
-        raise AssetError(f"config key '{key}.path': cannot load Mask2Former from {path}: {exc}") from None
+    # The pretrained class head (e.g. 150 ADE20K classes) is replaced by a fresh 1-class head.
+    (model,) = from_pretrained(cfg.get("path"), f"{key}.path", [
+        (Mask2FormerForUniversalSegmentation, dict(num_labels=1, ignore_mismatched_sizes=True, **weights))])
+    return model
 
 
 class TeSO(AVSModel):

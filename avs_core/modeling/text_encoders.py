@@ -11,8 +11,8 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..errors import AssetError, ConfigError
-from .weights import require_path
+from ..errors import ConfigError
+from ..local_models import from_pretrained
 
 # Words the tiny random tokenizer knows besides the template and the config's extra words.
 TINY_VOCAB = (
@@ -48,12 +48,7 @@ def build_text_model(cfg: Mapping[str, Any], key: str):
         tok = tiny_tokenizer(cfg.get("extra_words", ()))
         bert_cfg = BertConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id, **dict(cfg["tiny"]))
         return BertModel(bert_cfg, add_pooling_layer=False), tok
-    path = require_path(cfg.get("path"), f"{key}.path", "directory")
-    try:
-        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModel.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise AssetError(f"config key '{key}.path': cannot load a text model from {path}: {exc}") from None
+    tok, model = from_pretrained(cfg.get("path"), f"{key}.path", [(AutoTokenizer, {}), (AutoModel, {})])
     # A dual encoder directory (e.g. CLIP) holds the text tower inside.
     return getattr(model, "text_model", model), tok
 

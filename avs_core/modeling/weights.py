@@ -1,28 +1,16 @@
 """Loading user-supplied backbone weight files safely, with errors naming the config key."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from safetensors.torch import load_file
 
 from ..errors import AssetError
-
-
-def require_path(path, key: str, kind: str = "file") -> Path:
-    """``path`` as a Path, or AssetError naming the config key when it is unset or missing."""
-    if not path:
-        raise AssetError(f"config key '{key}' is not set: it must name the {kind} to load")
-    p = Path(path).expanduser()
-    ok = p.is_dir() if kind == "directory" else p.is_file()
-    if not ok:
-        raise AssetError(f"config key '{key}': {kind} not found: {p}")
-    return p
+from ..local_models import local_path
 
 
 def load_weights_file(path, key: str) -> dict[str, torch.Tensor]:
     """A state dict from .safetensors or a torch pickle (loaded with ``weights_only=True``)."""
-    p = require_path(path, key)
+    p = local_path(path, key)
     try:
         if p.suffix == ".safetensors":
             return load_file(str(p))
