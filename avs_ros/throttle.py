@@ -1,41 +1,4 @@
-"""Rate-limited warnings keyed by kind, with counts for /diagnostics.
+"""The node's rate-limited warnings: :class:`avs_core.throttle.ThrottledWarnings` (shared with avs_core)."""
+from avs_core.throttle import ThrottledWarnings
 
-Bad input usually repeats at sensor rate; one line per kind per interval (with the
-number of suppressed repeats) keeps logs readable while the counters keep the total.
-"""
-from __future__ import annotations
-
-import threading
-import time
-from collections import Counter
-
-
-class ThrottledWarnings:
-    def __init__(self, logger, interval_s: float = 5.0, clock=time.monotonic):
-        self._logger = logger
-        self.interval_s = float(interval_s)
-        self._clock = clock
-        self._last: dict[str, float] = {}
-        self._suppressed: Counter[str] = Counter()
-        self.counts: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def warn(self, kind: str, message: str, level: str = "warning") -> bool:
-        """Count one ``kind`` event and log it unless one was logged within the interval; True if logged."""
-        now = self._clock()
-        with self._lock:
-            self.counts[kind] += 1
-            last = self._last.get(kind)
-            if last is not None and now - last < self.interval_s:
-                self._suppressed[kind] += 1
-                return False
-            self._last[kind] = now
-            suppressed, self._suppressed[kind] = self._suppressed[kind], 0
-        if suppressed:
-            message += f" [{suppressed} more '{kind}' since last report]"
-        getattr(self._logger, level)(f"[{kind}] {message}")
-        return True
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self.counts)
+__all__ = ["ThrottledWarnings"]

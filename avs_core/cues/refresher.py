@@ -9,7 +9,6 @@ the previous cues stay in use. ``latest().age_s`` tells how stale they are.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
+from ..throttle import ThrottledWarnings
 from .types import NO_CUES, CueProvider, Cues
 
 log = logging.getLogger(__name__)
@@ -29,26 +29,6 @@ class RefresherStats:
     last_error: str | None = None
     last_duration_s: float | None = None
     busy: bool = False  # a provider call is in flight
-
-
-class _RateLimitedLog:
-    """Log at most one message per ``interval_s``; counts what it suppressed."""
-
-    def __init__(self, logger: logging.Logger, interval_s: float):
-        self._log = logger
-        self._interval = interval_s
-        self._last = -math.inf
-        self._suppressed = 0
-
-    def warning(self, msg: str) -> None:
-        now = time.monotonic()
-        if now - self._last < self._interval:
-            self._suppressed += 1
-            return
-        if self._suppressed:
-            msg += f" ({self._suppressed} similar messages suppressed)"
-        self._log.warning(msg)
-        self._last, self._suppressed = now, 0
 
 
 class CueRefresher:
@@ -73,7 +53,7 @@ class CueRefresher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._warn = _RateLimitedLog(log, warn_interval_s)
+        self._warn = ThrottledWarnings(log, warn_interval_s)
 
     # ---- frame path (cheap, never blocks on the provider) ----
     def offer(self, frame_rgb: np.ndarray | None, audio: np.ndarray | None, sample_rate: int | None, stamp: float) -> None:
@@ -148,7 +128,7 @@ class CueRefresher:
                 self._stats.failures += 1
                 self._stats.last_error = f"{type(exc).__name__}: {exc}"
                 self._stats.last_duration_s = time.perf_counter() - t0
-            self._warn.warning(f"cue provider {self.provider.source} failed, keeping old cues: {type(exc).__name__}: {exc}")
+            self._warn.warn("cue_provider", f"{self.provider.source} failed, keeping old cues: {type(exc).__name__}: {exc}")
             return False
         with self._lock:
             self._stats.busy = False
