@@ -12,6 +12,7 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 
+from . import assets
 from .audio.frontend import AudioFrontend, check_sample_rate, level_dbfs
 from .config import CONFIG_DIR, load_yaml, merge
 from .device import resolve_device
@@ -62,6 +63,7 @@ class AVSPipeline:
         import torch
 
         cfg = pipeline_config(cfg)
+        assets.configure_from(cfg)  # assets.auto_fetch / assets.mirror: before any model resolves its files
         torch.set_num_threads(int(cfg["num_threads"]))
         device = str(resolve_device(cfg["device"]))
         if cfg["model"] == "zero_shot":

@@ -301,3 +301,21 @@ def test_done_when_empty_assets_dir_fails_then_fetch_over_http_then_segment_work
     assert second.returncode == 0, second.stderr
     masks = list((tmp_path / "out").glob("*_mask.png"))
     assert len(masks) == 1
+
+
+def test_pipeline_config_assets_auto_fetch(mirror, cache, monkeypatch):
+    """`assets: {auto_fetch, mirror}` in the pipeline config: off by default (fails, downloads nothing), on fetches."""
+    from avs_core.pipeline import AVSPipeline
+
+    monkeypatch.setattr(assets, "_policy", {"auto_fetch": False, "mirror": None})
+    monkeypatch.delenv(assets.AUTO_FETCH_ENV, raising=False)
+    with pytest.raises(assets.AssetError, match="avs assets fetch"):
+        AVSPipeline.from_config({"device": "cpu"})
+    assert mirror.requests == []
+    AVSPipeline.from_config({"device": "cpu", "assets": {"auto_fetch": True, "mirror": mirror.url}})
+    fetched = {rel for rel, _ in mirror.requests}
+    assert {assets.MANIFEST[n].relpath for n in ("efficientat_mn04", "audioset_labels")} <= fetched
+    for rel in fetched:
+        assert (cache / rel).read_bytes() == (mirror.root / rel).read_bytes()
+    with pytest.raises(assets.AssetError, match="unknown key"):
+        AVSPipeline.from_config({"device": "cpu", "assets": {"autofetch": True}})
