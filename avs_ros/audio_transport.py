@@ -328,6 +328,10 @@ class AudioDecoder:
         samples, sr = pcm
         if stamp is None:
             stamp = _unstamped_t_first(len(samples), sr, receive_time, self.previous_end, self.max_lag_s)
+        elif self._mp3 is not None and self.previous_end is not None and abs(stamp - self.previous_end) < self.max_lag_s:
+            # Decoded mp3 frames do not line up with the messages that carried their bytes; the
+            # decoder's output is continuous, so it continues the previous chunk.
+            stamp = self.previous_end
         chunk = AudioChunk(samples, sr, stamp, header_stamped=self.stamped)
         self.previous_end = chunk.t_first + chunk.duration
         return chunk

@@ -33,7 +33,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.duration import Duration
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from rclpy.clock import JumpThreshold
+from rclpy.clock import Clock, ClockType, JumpThreshold
 from rcl_interfaces.msg import SetParametersResult
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
@@ -45,6 +45,7 @@ from avs_core.streaming import ChunkPacing
 from . import audio_transport as at
 from . import dds
 from .detections import detection_types, detections_msg
+from .direction import DirectionIO
 from .conversions import check_image_msg, compressed_msg_to_rgb, image_msg_to_rgb, numpy_to_image_msg, stamp_seconds
 from .params import declare, node_specs, pipeline_from_parameters
 from .throttle import ThrottledWarnings
@@ -131,6 +132,7 @@ class AvsNode(LifecycleNode):
             post_callback=self._on_clock_jump)
         self.warnings = ThrottledWarnings(self.get_logger(), self.values["warn_interval_s"])
         self.pipeline = None
+        self.direction: DirectionIO | None = None  # microphone-array direction I/O (pipeline.doa configured)
         self.stream: StreamProcessor | None = None
         self._refresher = None
         self._active = False
@@ -171,6 +173,11 @@ class AvsNode(LifecycleNode):
         if VISION_MSGS is not None:
             self._pubs["detections"] = self.create_lifecycle_publisher(VISION_MSGS.Detection2DArray, "detections", 10)
         self.pipeline = AVSPipeline.from_config(pipeline_from_parameters(self.values, self._cfg.get("pipeline", {})))
+        segment = self.pipeline
+        if self.pipeline.direction is not None:
+            self.direction = DirectionIO(self, self._pubs, self.values["doa.frame_id"], self.values["doa.marker"],
+                                         self.warnings.warn)
+            segment = self.direction.wrap(self.pipeline, lambda: self._camera_info)
         if self.values["cue_refresh_s"] > 0:
             from avs_core.cues.providers import build_cue_provider
             from avs_core.cues.refresher import CueRefresher
@@ -180,7 +187,7 @@ class AvsNode(LifecycleNode):
             # The tagger backend shares the pipeline's tagger: no second model in memory.
             provider = build_cue_provider(cues_cfg, tag_fn=lambda samples, sr: self.pipeline.audio_tags(samples, sr, k=top_k))
             self._refresher = CueRefresher(provider, self.values["cue_refresh_s"])
-        self.stream = StreamProcessor(self.pipeline, decode=_decode, on_output=self._on_output,
+        self.stream = StreamProcessor(segment, decode=_decode, on_output=self._on_output,
                                       settings=StreamSettings(), clock=self._now, warn=self.warnings.warn,
                                       refresher=self._refresher, buffer_s=self.values["audio.buffer_s"])
         self._apply_settings()
@@ -209,9 +216,12 @@ class AvsNode(LifecycleNode):
             return result
         self._active = True
         self._create_subscriptions()
-        self._timers = [self.create_timer(self.values["diagnostics_period_s"], self._publish_diagnostics),
-                        self.create_timer(QOS_CHECK_PERIOD_S, self._check_qos),
-                        self.create_timer(1.0, self._watch_inputs)]
+        # Steady time: under use_sim_time, ROS-clock timers stop with /clock, and so would the
+        # watchdog that reports it.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._timers = [self.create_timer(self.values["diagnostics_period_s"], self._publish_diagnostics, clock=steady),
+                        self.create_timer(QOS_CHECK_PERIOD_S, self._check_qos, clock=steady),
+                        self.create_timer(1.0, self._watch_inputs, clock=steady)]
         self.get_logger().info(f"active: subscribed to {', '.join(s.sub.topic_name for s in self._subs.values())}")
         return result
 
@@ -245,6 +255,7 @@ class AvsNode(LifecycleNode):
         for pub in self._pubs.values():
             self.destroy_lifecycle_publisher(pub)
         self._pubs.clear()
+        self.direction = None
         if self.stream is not None and self.stream.alive:
             self.stream.stop(timeout_s=WORKER_JOIN_S)
         if self._refresher is not None:
@@ -519,6 +530,8 @@ class AvsNode(LifecycleNode):
                             heard_not_visible=result.heard_not_visible)
             self._pubs["overlay"].publish(numpy_to_image_msg(image, "bgr8", header, Image))
         self._pubs["cues"].publish(String(data=json.dumps(self._report(out))))
+        if self.direction is not None:
+            self.direction.publish(header, result)
         camera_info = self._camera_info
         if camera_info is not None:
             self._pubs["mask/camera_info"].publish(CameraInfo(
@@ -538,6 +551,7 @@ class AvsNode(LifecycleNode):
             "silent": bool(result.silent),
             "labels": [[str(label), round(float(score), 4)] for label, score in result.labels],
             "heard_not_visible": list(result.heard_not_visible),
+            "doa": result.info.get("doa"),  # direction of arrival, confidence, chosen instances (pipeline.doa)
             "mask_fraction": round(float(result.mask.mean()), 5),
             "level_dbfs": _jsonable(result.info.get("level_dbfs")),
             "cues": {"texts": list(cues.texts), "source": cues.source, "age_s": _jsonable(cues.age_s)} if cues else None,
@@ -605,6 +619,8 @@ class AvsNode(LifecycleNode):
             "frames_lost_before_node": str(self.lost) if _HAS_MESSAGE_INFO else "unknown",
             "rss_mb": f"{rss_mb():.1f}",
         })
+        if self.direction is not None:
+            values.update(self.direction.diagnostics())
         values.update({f"warnings.{k}": str(v) for k, v in self.warnings.snapshot().items()})
         busy = self.stream.busy_s() if self.stream is not None else 0.0
         if self.stream is None or not self.stream.alive:
