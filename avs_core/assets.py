@@ -77,12 +77,12 @@ def configure(auto_fetch: bool | None = None, mirror: str | None = None) -> None
 
 
 def configure_from(cfg: Mapping | None) -> None:
-    """``configure(**cfg["assets"])`` for a whole config mapping; unknown keys are errors."""
+    """The policy of a whole config's ``assets`` section; keys it leaves out reset to the defaults."""
     section = dict((cfg or {}).get("assets") or {})
     unknown = set(section) - {"auto_fetch", "mirror"}
     if unknown:
         raise AssetError(f"unknown key(s) in the 'assets' config section: {', '.join(sorted(unknown))} (known: auto_fetch, mirror)")
-    configure(**section)
+    _policy.update(auto_fetch=bool(section.get("auto_fetch", False)), mirror=section.get("mirror") or None)
 
 
 def _auto_fetch_enabled() -> bool:

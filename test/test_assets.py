@@ -137,6 +137,8 @@ def test_assets_config_section(monkeypatch):
     monkeypatch.setattr(assets, "_policy", {"auto_fetch": False, "mirror": None})
     assets.configure_from({"assets": {"auto_fetch": True, "mirror": "/srv/mirror"}})
     assert assets._policy == {"auto_fetch": True, "mirror": "/srv/mirror"}
+    assets.configure_from({"assets": {"auto_fetch": False, "mirror": ""}})  # ROS parameters: '' = unset
+    assert assets._policy == {"auto_fetch": False, "mirror": None}
     with pytest.raises(AssetError, match="autofetch"):
         assets.configure_from({"assets": {"autofetch": True}})
 
