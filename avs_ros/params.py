@@ -68,6 +68,9 @@ NODE_SPECS = (
     Spec("cue_refresh_s", 2.0, "seconds between scene-cue refreshes in the background (0: off)", range=(0.0, 3600.0)),
     Spec("overlay_alpha", 0.45, "heatmap opacity in the overlay image", range=(0.0, 1.0), runtime=True),
     Spec("diagnostics_period_s", 1.0, "seconds between /diagnostics messages", range=(0.1, 60.0)),
+    Spec("doa.frame_id", "mic_array", "TF frame of the microphone array (pipeline.doa.mic_array): frame of the doa "
+         "output; with tf2_ros the array -> camera transform is looked up from it, else pipeline.doa.array_to_camera"),
+    Spec("doa.marker", True, "also publish doa/marker (visualization_msgs/Marker arrow for RViz) when installed"),
     Spec("autostart", True, "configure and activate the lifecycle node at start-up"),
 )
 
