@@ -247,3 +247,13 @@ def test_overlay_writes_the_heard_not_visible_line():
     first_line = np.flatnonzero((plain != rgb).any(axis=(1, 2)))  # "no sounding object"
     second_line = np.flatnonzero((plain != named).any(axis=(1, 2)))
     assert first_line.size and second_line.size and second_line.min() > first_line.max()
+
+
+def test_bad_bridge_fails_when_the_pipeline_loads(tmp_path, asset):
+    from avs_core.errors import ConfigError
+
+    asset("efficientat_mn04")
+    bad = tmp_path / "bridge.yaml"
+    bad.write_text("concepts:\n  dog: {voc: dog, audioset: [Barking dog]}\n")
+    with pytest.raises(ConfigError, match=r"concept 'dog'.*'Barking dog' is not an AudioSet ontology class"):
+        AVSPipeline.from_config({"device": "cpu", "sound_sources": str(bad)})
