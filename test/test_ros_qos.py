@@ -39,6 +39,7 @@ class StubPipeline:
     """Empty masks at frame size; ``gate`` (when given) holds every call until set."""
 
     device = "cpu"
+    direction = None  # no microphone-array direction stage
 
     def __init__(self, gate: threading.Event | None = None):
         self.gate = gate
@@ -62,12 +63,12 @@ class StubPipeline:
 
 
 class NodeUnderTest:
-    def __init__(self, domain: int, **params):
+    def __init__(self, domain: int, cfg: dict | None = None, **params):
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain)
         overrides = [Parameter(name, value=value) for name, value in
                      {"cue_refresh_s": 0.0, "pipeline.device": "cpu", **params}.items()]
-        self.node = AvsNode(load_config(), context=self.context, namespace=NS, parameter_overrides=overrides)
+        self.node = AvsNode(cfg or load_config(), context=self.context, namespace=NS, parameter_overrides=overrides)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
