@@ -247,6 +247,7 @@ def register(sub) -> None:
                    help="audio segments, each SECONDS long from OFFSET s into the sound; 'silence' for none "
                         "(default speech:4:2 silence:4: speech.wav starts with 2 s of room noise)")
     m.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
+    m.add_argument("--sample-rate", type=int, default=16000, help="audio sample rate, Hz (default 16000)")
     m.add_argument("--start", type=float, default=1000.0, help="bag time of the first message, seconds")
     m.set_defaults(func=_run_make)
 
@@ -256,7 +257,8 @@ def _run_make(args) -> int:
     for item in args.segments:
         sound, seconds, *offset = item.split(":")
         segments.append((None if sound == "silence" else sound, float(seconds), float(offset[0]) if offset else 0.0))
-    scene = write_scene_bag(args.out, segments=segments, audio_transport=args.transport, start=args.start, storage=args.storage)
+    scene = write_scene_bag(args.out, segments=segments, audio_transport=args.transport, start=args.start, storage=args.storage,
+                            sample_rate=args.sample_rate)
     print(f"wrote {scene.path}: {scene.end - scene.start:.1f} s, audio {scene.audio_transport} on {scene.audio_topic}, "
           f"segments {[(s or 'silence', round(a, 2), round(b, 2)) for s, a, b in scene.segments]}")
     return 0

@@ -29,9 +29,9 @@ CASES = [("audio_common_stamped", "ros_drivers"), ("audio_common", "ros_drivers"
 RESULTS: dict[str, dict] = {}
 
 
-def make_bag(path, transport: str, variant: str, domain: int) -> None:
+def make_bag(path, transport: str, variant: str, domain: int, sample_rate: int = 16000) -> None:
     cmd = [sys.executable, "-m", "avs_ros.cli", "make-bag", str(path), "--transport", transport,
-           "--segments", f"speech:{SPEECH_S}:2", f"silence:{SILENCE_S}"]
+           "--segments", f"speech:{SPEECH_S}:2", f"silence:{SILENCE_S}", "--sample-rate", str(sample_rate)]
     result = subprocess.run(cmd, env=ros_env(domain, **msg_fixtures.env(variant)), capture_output=True, text=True,
                             timeout=300, cwd=msg_fixtures.ROOT)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
@@ -62,7 +62,7 @@ def test_transport_end_to_end(assets, transport, variant, tmp_path):
         rc = proc.stop()
     log = proc.log()
     assert rc == 0 and "Traceback" not in log, log[-4000:]
-    assert "bad_audio" not in log and "wrong_type" not in log, log[-3000:]
+    assert "bad_audio" not in log and "wrong_type" not in log and "[sample_rate]" not in log, log[-3000:]
     reports = recorder.reports
     # Windows that lie entirely within the bag's audio (the first one starts with the bag).
     inside = [r for r in reports if r["stamp"] >= 1000.0 + 1.0]
@@ -104,4 +104,26 @@ def test_wrong_type_on_the_audio_topic_is_reported_with_the_fix(assets, tmp_path
     assert "audio.transport:=audio_common" in line, line
     assert log.count("[wrong_type:audio]") == 1, "the warning is rate-limited"  # warn_interval_s is 30 s
     assert "qos_mismatch" not in log and "silent:/audio/audio" not in log, "a type mismatch is not a QoS problem"
+    assert rc == 0 and "Traceback" not in log
+
+
+@pytest.mark.parametrize("transport", ["float32", "int16"])
+def test_declared_rate_44k1_vs_48k_is_caught(assets, transport, tmp_path):
+    """MultiArray audio carries no rate: 44.1 kHz audio with audio.sample_rate 48000 (2 % apart at most) is reported."""
+    domain = unique_domain_id()
+    env = msg_fixtures.env("ros_drivers")
+    make_bag(tmp_path / "bag", transport, "ros_drivers", domain, sample_rate=44100)
+    args = _node_args(DRIVER_TOPICS[transport], transport) + ["-p", "audio.sample_rate:=48000"]
+    proc = start_process("node", tmp_path / "node.log", domain, args, ready="active: subscribed", **env)
+    try:
+        play(tmp_path / "bag", domain, env, loops=1, log_path=tmp_path / "play.log")
+        assert proc.wait_for("[sample_rate]", 10), proc.log()[-3000:]
+        assert proc.alive()
+    finally:
+        rc = proc.stop()
+    log = proc.log()
+    line = next(line for line in log.splitlines() if "[sample_rate]" in line)
+    measured = float(line.split("at ~")[1].split(" ")[0])
+    assert abs(measured - 44100) / 44100 < 0.02, line  # the node measured the real rate
+    assert "audio.sample_rate is 48000" in line and log.count("[sample_rate]") == 1
     assert rc == 0 and "Traceback" not in log
