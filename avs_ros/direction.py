@@ -5,27 +5,25 @@ inputs into the core's ``CameraModel`` / ``ArrayPose`` and the result into messa
 
 - ``doa`` (geometry_msgs/Vector3Stamped): unit vector towards the sound in ``doa.frame_id`` (the
   array frame), stamped with the audio window's end (= the frame's stamp);
-- ``doa/marker`` (visualization_msgs/Marker, when the package is installed): an arrow for RViz.
+- ``doa/marker`` (visualization_msgs/Marker, ``doa.marker``): an arrow for RViz.
 
 The array -> camera transform comes from TF (``doa.frame_id`` -> the image's frame_id) when
 tf2_ros is available (apt ROS 2; PyPI has no tf2_ros), else from ``pipeline.doa.array_to_camera``.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable
 
-from geometry_msgs.msg import Vector3Stamped
+from geometry_msgs.msg import Point, Vector3Stamped
+from visualization_msgs.msg import Marker
 
 from avs_core.errors import AVSError
 from avs_core.geometry import ArrayPose, CameraModel
 
-
-def _optional(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
+try:
+    import tf2_ros
+except ImportError:  # apt ROS 2 has it; PyPI does not: the static pipeline.doa.array_to_camera is used
+    tf2_ros = None
 
 
 class DirectionIO:
@@ -37,12 +35,10 @@ class DirectionIO:
         self._camera: CameraModel | None = None
         self.last: dict[str, Any] = {}
         pubs["doa"] = node.create_lifecycle_publisher(Vector3Stamped, "doa", 10)
-        viz = _optional("visualization_msgs.msg") if marker else None
-        self._marker_type = viz.Marker if viz is not None else None
-        if self._marker_type is not None:
-            pubs["doa/marker"] = node.create_lifecycle_publisher(self._marker_type, "doa/marker", 10)
+        self.marker = bool(marker)
+        if self.marker:
+            pubs["doa/marker"] = node.create_lifecycle_publisher(Marker, "doa/marker", 10)
         self._pubs = pubs
-        tf2_ros = _optional("tf2_ros")
         self._tf = None
         if tf2_ros is not None:
             self._tf = tf2_ros.Buffer()
@@ -105,15 +101,14 @@ class DirectionIO:
         msg.header.stamp, msg.header.frame_id = header.stamp, self.frame_id
         msg.vector.x, msg.vector.y, msg.vector.z = (float(v) for v in est.direction)
         self._pubs["doa"].publish(msg)
-        if self._marker_type is not None and self._pubs["doa/marker"].get_subscription_count() > 0:
+        if self.marker and self._pubs["doa/marker"].get_subscription_count() > 0:
             self._pubs["doa/marker"].publish(self._arrow(msg, doa.used, est.confidence))
 
-    def _arrow(self, vec: Vector3Stamped, used: bool, confidence: float):
-        from geometry_msgs.msg import Point
-
-        m = self._marker_type()
+    @staticmethod
+    def _arrow(vec: Vector3Stamped, used: bool, confidence: float) -> Marker:
+        m = Marker()
         m.header = vec.header
-        m.ns, m.id, m.type, m.action = "avs_doa", 0, self._marker_type.ARROW, self._marker_type.ADD
+        m.ns, m.id, m.type, m.action = "avs_doa", 0, Marker.ARROW, Marker.ADD
         length = 0.3 + 0.7 * float(confidence)  # metres: a longer arrow for a surer direction
         m.points = [Point(), Point(x=vec.vector.x * length, y=vec.vector.y * length, z=vec.vector.z * length)]
         m.scale.x, m.scale.y, m.scale.z = 0.02, 0.05, 0.08  # shaft diameter, head diameter, head length

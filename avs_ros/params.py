@@ -70,7 +70,7 @@ NODE_SPECS = (
     Spec("diagnostics_period_s", 1.0, "seconds between /diagnostics messages", range=(0.1, 60.0)),
     Spec("doa.frame_id", "mic_array", "TF frame of the microphone array (pipeline.doa.mic_array): frame of the doa "
          "output; with tf2_ros the array -> camera transform is looked up from it, else pipeline.doa.array_to_camera"),
-    Spec("doa.marker", True, "also publish doa/marker (visualization_msgs/Marker arrow for RViz) when installed"),
+    Spec("doa.marker", True, "also publish doa/marker (visualization_msgs/Marker arrow for RViz)"),
     Spec("autostart", True, "configure and activate the lifecycle node at start-up"),
 )
 

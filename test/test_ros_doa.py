@@ -18,6 +18,7 @@ import doa_sim  # noqa: E402
 from geometry_msgs.msg import Vector3Stamped  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo  # noqa: E402
+from visualization_msgs.msg import Marker  # noqa: E402
 
 from avs_core.audio.doa import PRESETS  # noqa: E402
 from avs_core.geometry import OPTICAL_FROM_BODY  # noqa: E402
@@ -68,8 +69,10 @@ def test_node_publishes_doa_and_masks_only_the_talker(tmp_path):
     try:
         recorder = Recorder(client.node, prefix=NS)
         doas: list[Vector3Stamped] = []
-        client.node.create_subscription(Vector3Stamped, f"{NS}/doa", doas.append,
-                                        QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+        markers: list[Marker] = []
+        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        client.node.create_subscription(Vector3Stamped, f"{NS}/doa", doas.append, qos)
+        client.node.create_subscription(Marker, f"{NS}/doa/marker", markers.append, qos)
         player = CameraInfoPlayer(client.node, info, image_topic=IMAGE, audio_topic=AUDIO, reliable=True, channels=4)
         assert wait_until(lambda: player.image_pub.get_subscription_count() > 0
                           and client.node.count_publishers(f"{NS}/doa") > 0, 30), proc.log()[-3000:]
@@ -97,6 +100,8 @@ def test_node_publishes_doa_and_masks_only_the_talker(tmp_path):
             assert math.sqrt(v.x ** 2 + v.y ** 2 + v.z ** 2) == pytest.approx(1.0, abs=1e-3)
             azimuths.append(math.degrees(math.atan2(-v.y, v.x)))  # array frame: x forward, y left
         assert np.median(azimuths) == pytest.approx(25.0, abs=10.0)  # the talker, to the right
+        arrows = [mk for mk in markers if mk.type == Marker.ARROW and mk.header.frame_id == "mic_array"]
+        assert arrows and np.median([mk.points[1].y for mk in arrows]) < 0  # RViz arrow points right too
         diag = recorder.last_diagnostics()
         assert diag and diag.get("doa.used") == "True" and float(diag["doa.confidence"]) > 0.2
     finally:
