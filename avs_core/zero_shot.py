@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from .audio.tagger import AudioTagger
-from .sound_sources import Concept, SoundSourceMap
+from .sound_sources import Concept, Hearing, SoundSourceMap
 from .types import Instance, SegmenterOutput
 from .vision.classes import COCO_CLASSES, VOC_CLASSES
 
@@ -122,7 +122,7 @@ class ZeroShotSegmenter:
         info: dict[str, Any] = {
             "audio_tags": tags.top(5),
             "heard": [(c.name, s) for c, s in hearing.specific]
-            + [(g.name if t == g.name else f"{g.name} > {t}", s) for g, s, t, _ in hearing.generic],
+            + [(g.name if to == g.name else f"{g.name} > {to}", s) for g, s, to, _ in hearing.generic],
         }
         return SegmenterOutput(heatmap, list(chosen.items()), timings, info, heard_not_visible, instances)
 
@@ -158,12 +158,12 @@ class ZeroShotSegmenter:
                                     audio_score[c.name], det.score, det.box, source))
         return out
 
-    def _heard_not_visible(self, hearing, chosen: list[Concept], unseen: list[Concept],
+    def _heard_not_visible(self, hearing: Hearing, chosen: list[Concept], unseen: list[Concept],
                            via: dict[str, str]) -> list[str]:
         """Heard sounds no chosen visible source accounts for, most specific names, best first."""
         names = [n for n, _ in hearing.sounds if not any(self.bridge.explains(n, c) for c in chosen)]
-        # A concept or generic node heard only through combined evidence (no single class over
-        # the threshold) is named by its strongest class, so "heard a dog" is never silent.
+        # A concept heard only through combined evidence (no single class over the threshold)
+        # is named by its strongest class, so "heard a dog" is never silent.
         for c in unseen:
             if c.name not in via and not any(n in c.classes for n in names):
                 names.append(c.classes[int(np.argmax(hearing.evidence[list(c.audio_indices)]))])
