@@ -5,8 +5,9 @@ over real DDS (the PyPI Kilted wheels here; any sourced ROS 2 on a robot/CI).
 """
 from __future__ import annotations
 
-import itertools
+import fcntl
 import os
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -20,12 +21,26 @@ from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 
 from avs_ros.processes import NodeProcess, ros_env  # noqa: E402
 
-_ids = itertools.count()
+_held_domains: list = []  # open lock files: each id stays this process's until it exits
 
 
 def unique_domain_id() -> int:
-    """Domains 120..219 (valid for Fast DDS/Cyclone port mapping); the pid keeps parallel sessions apart."""
-    return 120 + ((os.getpid() % 50) * 2 + next(_ids)) % 100
+    """A domain in 120..232 (valid for Fast DDS/Cyclone port mapping) that no other live process here holds.
+
+    Each id is claimed with an exclusive flock on a file in the temp folder, kept until the
+    process exits, so concurrent pytest sessions (and repeated calls in one) never share a
+    domain. Child node processes get the id through their environment.
+    """
+    for domain in range(120, 233):
+        fh = open(os.path.join(tempfile.gettempdir(), f"avs_ros_domain_{domain}.lock"), "w")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            continue
+        _held_domains.append(fh)
+        return domain
+    raise RuntimeError("every ROS domain id 120..232 is held by a live test process on this machine")
 
 
 def wait_until(predicate, timeout: float, period: float = 0.1) -> bool:
