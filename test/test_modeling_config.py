@@ -109,3 +109,23 @@ def test_every_local_model_problem_is_one_asset_error_naming_the_key(tmp_path):
     for case in cases:
         with pytest.raises(AssetError, match="config key 'm.checkpoint'"):
             case()
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_shipped_configs_pass_the_key_check(name):
+    from avs_core.modeling.build import check_model_config
+
+    check_model_config(load_model_config(name))
+    check_model_config(load_model_config(f"tiny/{name}"))
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"adpater_blocks": 2}, r"unknown key 'adpater_blocks'.*valid keys: name, seed"),
+    ({"gavs": {"adapter_block": 2}}, r"unknown key 'gavs.adapter_block'.*valid keys of 'gavs': adapter_blocks"),
+    ({"sam": {"checkpiont": "x.pth"}}, r"'sam.checkpiont'.*checkpoint, tiny, variant"),
+    ({"gavs": 3}, r"'gavs' must be a mapping"),
+])
+def test_misspelt_model_config_keys_are_rejected_with_the_valid_ones(override, message):
+    cfg = merge(load_model_config("tiny/gavs"), override)
+    with pytest.raises(ConfigError, match=message):
+        build_model(cfg)
