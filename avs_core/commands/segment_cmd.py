@@ -14,7 +14,8 @@ from ..errors import InputError
 
 def register(sub) -> None:
     p = sub.add_parser("segment", help="segment the sounding objects of an image or video")
-    p.add_argument("input", help="image (bmp/jpg/png) or video (webm/mp4/...) file")
+    p.add_argument("input", help="image (bmp/jpg/png) or video (webm/mp4/...) file; live: /dev/videoN, a camera "
+                                 "index or an rtsp:// / http:// URL (or a file with --live)")
     p.add_argument("--audio", help="WAV or any audio file; 'none' for silence; videos default to their own track")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--config", help="YAML with pipeline settings (config/pipeline.yaml keys)")
@@ -28,10 +29,16 @@ def register(sub) -> None:
                         "z forward), optional 'translation'; masks only the instance at the sound's direction")
     p.add_argument("--camera-info", metavar="CAMERA.yaml",
                    help="camera intrinsics in ROS camera_calibration format (needed with --mic-positions)")
+    live = p.add_argument_group("live sources (avs_core/live.py: frames and audio through the streaming core the ROS node uses)")
+    live.add_argument("--live", action="store_true", help="treat a file as a live stream (played in real time)")
+    live.add_argument("--seconds", type=float, help="stop a live run after this long (default: until the source ends / Ctrl-C)")
+    live.add_argument("--display", action="store_true", help="show the overlays in a window (needs OpenCV with a GUI)")
+    live.add_argument("--live-fps", type=float, default=10.0, help="frame rate written into the overlay video (default 10)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from ..live import is_live_source, run_live
     from ..media import iter_windows
     from ..pipeline import AVSPipeline, pipeline_config
     from ..visualize import colorize_heatmap, overlay
@@ -44,6 +51,8 @@ def run(args) -> int:
         cfg["window_s"] = args.window_s
     camera = _direction_inputs(args, cfg)
     cfg = pipeline_config(cfg)
+    if args.live or is_live_source(str(args.input)):
+        return run_live(args, AVSPipeline.from_config(cfg))
     # Read and check the input before loading any model: a bad file fails fast and alone.
     windows = iter_windows(args.input, args.audio, float(cfg["window_s"]), args.stride_s, args.max_windows,
                            keep_channels=bool(args.mic_positions))
