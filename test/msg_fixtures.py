@@ -54,8 +54,10 @@ def activated(audio_variant: str = "ros_drivers"):
     """Import the fixture packages in this process while the context lasts.
 
     Only ``sys.path`` changes (never ``os.environ``: child nodes of other tests must keep
-    their own environment), and on exit the modules are forgotten again, so tests that run
-    later in the session see no audio_common_msgs. rosidl loads each package's typesupport
+    their own environment), and on exit audio_common_msgs is forgotten again, so tests that
+    run later in the session see none. vision_msgs stays: subscriptions created inside the
+    context keep deserializing it (rosidl re-imports its modules by name) and it has only one
+    variant. rosidl loads each package's typesupport
     libraries by bare file name; the dynamic linker read LD_LIBRARY_PATH when this process
     started, so they are loaded here first and later loads by the same name find them. One
     process can hold only one variant's libraries: the other runs in a child (``env``).
@@ -70,13 +72,12 @@ def activated(audio_variant: str = "ros_drivers"):
     for lib in libs:
         ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
     paths = _paths(audio_variant)["PYTHONPATH"]
-    sys.path[:0] = paths
+    sys.path[:0] = [p for p in paths if p not in sys.path]
     audio_transport.audio_msgs.cache_clear()
     try:
         yield audio_transport.audio_msgs()
     finally:
-        for path in paths:
-            sys.path.remove(path)
-        for name in [m for m in sys.modules if m.split(".")[0] in ("audio_common_msgs", "vision_msgs")]:
+        sys.path.remove(paths[0])  # the audio variant's prefix (vision's is paths[1])
+        for name in [m for m in sys.modules if m.split(".")[0] == "audio_common_msgs"]:
             del sys.modules[name]
         audio_transport.audio_msgs.cache_clear()

@@ -65,7 +65,8 @@ def test_bag_replay_in_sim_time_through_a_loop(bag, tmp_path):
                          ready="active: subscribed", **env)
     client = Client(domain)
     try:
-        recorder = Recorder(client.node, prefix=NS)
+        with msg_fixtures.activated("ros_drivers"):  # the Recorder subscribes vision_msgs detections too
+            recorder = Recorder(client.node, prefix=NS)
         assert wait_until(lambda: client.node.count_publishers(f"{NS}/mask") > 0, 20)
         result = play(bag.path, domain, env, loops=2, log_path=tmp_path / "play.log")
         assert result.returncode == 0, (tmp_path / "play.log").read_text()[-2000:]
@@ -100,5 +101,14 @@ def test_bag_replay_in_sim_time_through_a_loop(bag, tmp_path):
     # mask/camera_info pairs with the mask: same header, the camera's intrinsics.
     mask_stamps = {stamp for stamp, _ in recorder.mask_headers}
     assert recorder.camera_infos and all(stamp_seconds(m.header.stamp) in mask_stamps for m in recorder.camera_infos)
+    # One detection per sounding object: the speaker when a mask shows her, nothing on silence.
+    assert len(recorder.detections) == len(recorder.reports)
+    for array, report in zip(recorder.detections, recorder.reports):
+        assert stamp_seconds(array.header.stamp) == report["stamp"]
+        classes = [d.results[0].hypothesis.class_id for d in array.detections]
+        assert (len(classes) > 0) == (report["mask_fraction"] > 0), (classes, report["mask_fraction"])
+        assert all(c == "person" for c in classes)
+        for d in array.detections:
+            assert 0 < d.bbox.size_x <= 320 and 0 < d.bbox.size_y <= 375 and 0 < d.results[0].hypothesis.score <= 1
     info = recorder.camera_infos[-1]
     assert (info.width, info.height) == (320, 375) and info.k[0] == 320.0

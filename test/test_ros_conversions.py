@@ -234,6 +234,33 @@ def test_encoder_and_decoder_agree_for_every_ros_drivers_transport(ros_drivers):
         assert chunk.header_stamped == (transport == "audio_common_stamped")
 
 
+def test_detections_one_per_sounding_region_as_vision_msgs(ros_drivers):
+    from types import SimpleNamespace
+
+    from vision_msgs.msg import Detection2DArray
+
+    from avs_ros.detections import detection_types, detections_msg
+
+    mask = np.zeros((20, 30), bool)
+    mask[2:6, 3:9] = True  # rows 2..5, columns 3..8: a 6 x 4 box
+    mask[10:13, 20:30] = True  # a 10 x 3 box at the right edge
+    mask[18, 0] = True  # a speck below min_pixels: no detection
+    dog = SimpleNamespace(label="dog", score=0.6, mask=np.zeros_like(mask))
+    dog.mask[1:7, 2:10] = True  # the instance that produced the first region
+    result = SimpleNamespace(mask=mask, labels=[("person", 0.8), ("dog", 0.5)], instances=[dog])
+    msgs = detection_types()
+    array = deserialize_message(serialize_message(detections_msg(msgs, HEADER, result)), Detection2DArray)
+    assert array.header == HEADER and len(array.detections) == 2
+    by_class = {d.results[0].hypothesis.class_id: d for d in array.detections}
+    first, second = by_class["dog"], by_class["person"]  # the second region has no instance: the best label
+    assert (first.bbox.center.position.x, first.bbox.center.position.y, first.bbox.size_x, first.bbox.size_y) == (6.0, 4.0, 6.0, 4.0)
+    assert (second.bbox.center.position.x, second.bbox.center.position.y, second.bbox.size_x, second.bbox.size_y) == (25.0, 11.5, 10.0, 3.0)
+    assert first.results[0].hypothesis.score == 0.6 and second.results[0].hypothesis.score == 0.8
+    assert first.header == HEADER
+    empty = SimpleNamespace(mask=np.zeros_like(mask), labels=[], instances=[])
+    assert detections_msg(msgs, HEADER, empty).detections == []
+
+
 MGONZS13_CHECK = """
 import struct, numpy as np
 from rclpy.serialization import serialize_message, deserialize_message
