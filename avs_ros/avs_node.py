@@ -222,7 +222,8 @@ class AvsNode(LifecycleNode):
         self._timers = [self.create_timer(self.values["diagnostics_period_s"], self._publish_diagnostics, clock=steady),
                         self.create_timer(QOS_CHECK_PERIOD_S, self._check_qos, clock=steady),
                         self.create_timer(1.0, self._watch_inputs, clock=steady)]
-        self.get_logger().info(f"active: subscribed to {', '.join(s.sub.topic_name for s in self._subs.values())}")
+        self.get_logger().info(f"active: subscribed to {', '.join(f'{s.sub.topic_name} [{QOS_LABEL[s.qos]}]' for s in self._subs.values())}"
+                               + (" (qos auto: follows the publishers)" if self.values["qos"] == "auto" else ""))
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
