@@ -24,7 +24,9 @@ def _bool(name: str, text: str) -> bool:
 def audio_topics(audio: str, transport: str) -> tuple[str, str]:
     """(audio topic, audio_info topic): the driver's topic for the transport unless ``audio`` names one."""
     if not audio:
-        audio = at.DRIVER_TOPICS[at.resolve_transport(transport or "auto")]
+        if transport and transport not in at.TRANSPORTS:
+            raise ValueError(f"audio_transport must be one of {', '.join(at.TRANSPORTS)}, got {transport!r}")
+        audio = at.DRIVER_TOPICS[transport if transport not in ("", "auto") else at.resolve_transport("auto")]
     info = audio.rsplit("/", 1)[0] + "/audio_info" if audio.count("/") > 1 else "/audio/audio_info"
     return audio, info
 
