@@ -117,3 +117,55 @@ def test_process_backend_reports_build_errors():
     # The child process cannot build the reasoner (no paths): the parent gets a ConfigError saying why.
     with pytest.raises(ConfigError, match="cues.captioner.path"):
         build_cue_provider({"process": True, "backend": "reasoner"})
+
+
+def _newline_word_tokenizer(words):
+    """Word-level tokenizer that keeps line breaks as tokens, so a multi-line CoT answer survives decoding."""
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "<s>", "</s>"]
+    vocab = {t: i for i, t in enumerate(specials + sorted(set(words) | {"\n"}))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"\n|\w+|[^\w\s]"), behavior="removed", invert=True)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", bos_token="<s>",
+                                   eos_token="</s>")
+
+
+def test_structured_cot_answer_reaches_the_cues_end_to_end():
+    """Scripted generation: the reasoner's prompt -> generate -> decode -> strict answer line -> cues."""
+    import re
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from avs_core.cues import prompts
+
+    caption = "a man plays a guitar next to a barking dog on a sofa"
+    script = ("step 1 : the objects are a man , a guitar , a dog and a sofa .\n"
+              "step 2 : a sofa is silent ; the man is not singing .\n"
+              "sounding objects : dog , guitar\n")
+    text = " ".join([prompts.SYSTEM, prompts.CAPTION_PROMPT, *(d + " " + r for d, r in prompts.EXAMPLES), caption, script])
+    tokenizer = _newline_word_tokenizer(re.findall(r"\w+|[^\w\s]", text.lower()))
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=4096,
+                                         pad_token_id=tokenizer.pad_token_id))
+    prompts_seen = []
+
+    def scripted_generate(input_ids, attention_mask=None, **kwargs):
+        prompts_seen.extend(tokenizer.batch_decode(input_ids, skip_special_tokens=True))
+        answer = tokenizer(script, add_special_tokens=False, return_tensors="pt").input_ids
+        return torch.cat([input_ids, answer.repeat(len(input_ids), 1)], dim=1)
+
+    model.generate = scripted_generate
+    reasoner = Reasoner(model, tokenizer, max_cues=MAX_CUES, max_new_tokens=64)
+    captioner = SimpleNamespace(caption_batch=lambda frames: [caption] * len(frames))
+    cues = CaptionReasonerProvider(captioner, reasoner, MAX_CUES)(frames(1)[0], stamp=2.0)
+    assert caption in prompts_seen[0]  # the caption reached the LLM prompt
+    # The answer line decided, not the caption's nouns (the prose fallback would give man, guitar, dog, sofa).
+    assert cues.source == "captioner+reasoner"
+    assert cues.texts == ("dog", "guitar")
+    assert cues.caption == caption and cues.stamp == 2.0
