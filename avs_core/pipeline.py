@@ -47,7 +47,27 @@ def pipeline_config(cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
         value = out.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
             raise ConfigError(f"pipeline.{key} must be an integer >= {lo}, got {value!r}")
+    if out.get("precision") not in PRECISIONS:
+        raise ConfigError(f"pipeline.precision must be one of {', '.join(PRECISIONS)}, got {out.get('precision')!r}")
     return out
+
+
+# pipeline.precision -> torch.autocast dtype on CUDA (None: full fp32); CPU runs always fp32.
+PRECISIONS = {"fp32": None, "fp16": "float16", "bf16": "bfloat16"}
+
+
+def inference_context(device: str, precision: str):
+    """torch.inference_mode, plus autocast to ``precision`` on CUDA (autocast keeps fp32 where an op needs it)."""
+    import contextlib
+
+    import torch
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode())
+    dtype = PRECISIONS[precision]
+    if dtype is not None and str(device).startswith("cuda"):
+        stack.enter_context(torch.autocast("cuda", dtype=getattr(torch, dtype)))
+    return stack
 
 
 class AVSPipeline:
@@ -118,7 +138,8 @@ class AVSPipeline:
         if gate is not None and level < float(gate):
             timings["total"] = (time.perf_counter() - t0) * 1e3
             return AVSResult(np.zeros((h, w), bool), np.zeros((h, w), np.float32), [], timings, True, info)
-        out = self.segmenter.segment(downscale(rgb, small), audio, window.sample_rate, window.cues)
+        with inference_context(self.device, self.cfg["precision"]):
+            out = self.segmenter.segment(downscale(rgb, small), audio, window.sample_rate, window.cues)
         timings.update(out.timings_ms)
         info.update(out.info)
         heatmap = out.heatmap

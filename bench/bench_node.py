@@ -10,8 +10,9 @@
 
 Prints per run: node masks/s and ratio to the pipeline rate, frame→mask latency
 p50/p95/p99 (ROS time at arrival minus the frame stamp, measured here), frames lost
-before the node, median audio coverage, CPU % and RSS of the node process, and the
-load average (other processes compete for the CPU on shared machines).
+before the node, audio coverage of the processed windows (mean and 5th percentile),
+CPU % and RSS of the node process, and the load average (other processes compete for
+the CPU on shared machines).
 
     python bench/bench_node.py [--seconds 30] [--rate 30] [--publishers reliable best_effort]
 """
@@ -188,6 +189,8 @@ def run_node(publisher: str, args, domain: int, out_dir: Path) -> dict:
         "frames_lost_before_node": diag.get("frames_lost_before_node", "?"),
         "frames_accepted": diag.get("frames_accepted", "?"),
         "audio_coverage_median": float(np.median(coverage)) if coverage else None,
+        "audio_coverage_mean": float(np.mean(coverage)) if coverage else None,
+        "audio_coverage_p5": float(np.percentile(coverage, 5)) if coverage else None,
         "cpu_percent": 100.0 * cpu / elapsed,
         "rss_mb": [round(min(rss), 1), round(max(rss), 1)] if rss else None,
         "load_avg": [round(x, 2) for x in load],
@@ -230,15 +233,15 @@ def main() -> int:
     print(f"\n{args.rate:g} Hz 640x480 rgb8 + 16 kHz speech in 0.1 s chunks, {args.seconds:g} s per run, "
           f"node with {' '.join(args.param) or 'defaults'}, shipped Fast DDS profile on both sides")
     header = (f"{'publisher':12s} {'masks/s':>8s} {'ratio':>6s} {'p50':>6s} {'p95':>6s} {'p99':>6s} "
-              f"{'lost':>6s} {'cov':>5s} {'CPU%':>6s} {'RSS MB':>12s} {'load1':>6s}")
+              f"{'lost':>6s} {'cov':>5s} {'cov5':>5s} {'CPU%':>6s} {'RSS MB':>12s} {'load1':>6s}")
     print(f"pipeline alone: {fps:.2f} frames/s (before {fps_before:.2f}, after {fps_after:.2f})")
     print(header)
     for r in runs:
         p50, p95, p99 = r["latency_ms"]
-        cov = f"{r['audio_coverage_median']:.2f}" if r["audio_coverage_median"] is not None else "-"
+        cov = f"{r['audio_coverage_mean']:.2f} {r['audio_coverage_p5']:5.2f}" if r["audio_coverage_mean"] is not None else "-     -"
         rss = f"{r['rss_mb'][0]:.0f}-{r['rss_mb'][1]:.0f}" if r["rss_mb"] else "-"
         print(f"{r['publisher']:12s} {r['masks_per_s']:8.2f} {r['masks_per_s'] / fps:6.2f} {p50:6.0f} {p95:6.0f} {p99:6.0f} "
-              f"{r['frames_lost_before_node']:>6s} {cov:>5s} {r['cpu_percent']:6.0f} {rss:>12s} {r['load_avg'][0]:6.2f}")
+              f"{r['frames_lost_before_node']:>6s} {cov:>11s} {r['cpu_percent']:6.0f} {rss:>12s} {r['load_avg'][0]:6.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"pipeline_fps": [fps_before, fps_after], "runs": runs}, indent=1))
     for publisher, summary in profiles.items():
