@@ -137,14 +137,18 @@ def test_channels_option_selects_the_microphones(recordings):
     assert res.doa.used and res.doa.chosen == [1]
 
 
+def located(st: DirectionStage, azimuth: float) -> DirectionResult:
+    """What locate() gives for a flat board (body frame: x forward, y left) hearing azimuth degrees right."""
+    a = math.radians(azimuth)
+    est = DOAEstimate(np.array([math.cos(a), -math.sin(a), 0.0]), 0.9, "azimuth", np.array([0.0, 0.0, 1.0]), azimuth, None)
+    off = offset_map(est, CAMERA, st.pose)
+    return DirectionResult(estimate=est, likelihood=likelihood(off, 8.0), offset_deg=off, in_view=True)
+
+
 def test_model_without_instances_is_weighted_per_pixel():
     st = stage()
-    est = DOAEstimate(np.array([math.cos(math.radians(25)), -math.sin(math.radians(25)), 0.0]), 0.9, "azimuth",
-                      np.array([0.0, 0.0, 1.0]), 25.0, None)
-    off = offset_map(est, CAMERA, st.pose)
-    dr = DirectionResult(estimate=est, likelihood=likelihood(off, 8.0), offset_deg=off, in_view=True)
     heat = np.full((H, W), 0.9, np.float32)
-    dr, new = st.fuse(dr, heat, [])
+    dr, new = st.fuse(located(st, 25.0), heat, [])
     assert new[:, column_of(25.0)].min() > 0.85 and new[:, column_of(-25.0)].max() < 0.01
     assert dr.keep is None
 
@@ -152,12 +156,8 @@ def test_model_without_instances_is_weighted_per_pixel():
 def test_nearby_instances_are_both_kept():
     # Two candidates 4 degrees apart at the direction: the array cannot tell them apart, keep both.
     st = stage()
-    est = DOAEstimate(np.array([math.cos(math.radians(20)), -math.sin(math.radians(20)), 0.0]), 0.9, "azimuth",
-                      np.array([0.0, 0.0, 1.0]), 20.0, None)
-    off = offset_map(est, CAMERA, st.pose)
-    dr = DirectionResult(estimate=est, likelihood=likelihood(off, 8.0), offset_deg=off, in_view=True)
     people = [person_at(18.0, 10), person_at(23.0, 10), person_at(-25.0)]
-    dr, _ = st.fuse(dr, np.zeros((H, W), np.float32), people)
+    dr, _ = st.fuse(located(st, 20.0), np.zeros((H, W), np.float32), people)
     assert dr.chosen == [0, 1]
 
 
