@@ -147,9 +147,10 @@ class AVSPipeline:
             # A model bug must never reach subscribers as a wrong-sized or NaN mask.
             raise RuntimeError(f"segmenter returned heatmap {heatmap.shape} (finite={np.isfinite(heatmap).all()}) "
                                f"for frame {small[0]}x{small[1]}")
+        # Clipped at inference size (cheaper on huge frames): bilinear upscaling stays within [0, 1].
+        out.heatmap = np.clip(heatmap, 0.0, 1.0).astype(np.float32, copy=False)
         out = upscale_output(out, (h, w))
         heatmap = out.heatmap
-        heatmap = np.clip(heatmap, 0.0, 1.0).astype(np.float32, copy=False)
         doa = None
         if self.direction is not None:
             # From the raw channels: _window_audio above mixed them to mono for the segmenter.
