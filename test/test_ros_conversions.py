@@ -167,6 +167,7 @@ def test_audio_data_stamped_s16le_after_dds_serialization(ros_drivers):
     assert (chunk.sample_rate, chunk.t_first, chunk.header_stamped) == (16000, 7.25, True)
     change = decoder.info(_ros_drivers_info(ros_drivers, rate=44100))
     assert "sample_rate 16000 -> 44100" in change
+    assert "channels 2 -> 1" in decoder.info(_ros_drivers_info(ros_drivers, rate=44100, channels=1))
     msg.header.stamp = Time()
     with pytest.raises(InputError, match="zero header stamp"):
         decoder.decode(msg, 9.0)

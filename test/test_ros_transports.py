@@ -127,3 +127,43 @@ def test_declared_rate_44k1_vs_48k_is_caught(assets, transport, tmp_path):
     assert abs(measured - 44100) / 44100 < 0.02, line  # the node measured the real rate
     assert "audio.sample_rate is 48000" in line and log.count("[sample_rate]") == 1
     assert rc == 0 and "Traceback" not in log
+
+
+@pytest.mark.parametrize("transport", ["audio_common_stamped", "audio_common"])
+def test_live_ros_drivers_audio_on_the_system_clock(assets, transport, tmp_path):
+    """No sim time: a live camera + ros-drivers microphone (stamped, then unstamped) published from this process."""
+    from avs_ros.playback import Player, still_scene
+
+    domain = unique_domain_id()
+    args = [a if a != "use_sim_time:=true" else "use_sim_time:=false" for a in _node_args(DRIVER_TOPICS[transport], transport)]
+    proc = start_process("node", tmp_path / "node.log", domain, args, ready="active: subscribed", **msg_fixtures.env("ros_drivers"))
+    client = Client(domain)
+    try:
+        with msg_fixtures.activated("ros_drivers"):
+            recorder = Recorder(client.node, prefix=NS)
+            player = Player(client.node, image_topic="/camera/image_raw", audio_topic=DRIVER_TOPICS[transport],
+                            audio_transport=transport, reliable=True)
+            assert wait_until(lambda: player.audio_pub.get_subscription_count() > 0
+                              and player.image_pub.get_subscription_count() > 0, 20)
+            speech = still_scene("grace_hopper", "speech", width=320)
+            speech.audio = speech.audio[2 * 16000:]  # after the room noise at its start
+            player.play(speech, 4.0, camera_hz=10.0)
+        wait_until(lambda: False, 2.0)
+    finally:
+        client.close()
+        rc = proc.stop()
+    log = proc.log()
+    assert rc == 0 and "Traceback" not in log and "bad_audio" not in log, log[-3000:]
+    reports = recorder.reports
+    t0 = player.sent_stamps[0]
+    inside = [r for r in reports if r["stamp"] >= t0 + 1.2]
+    assert inside, [r["stamp"] - t0 for r in reports]
+    coverage = [r["window"]["audio_coverage"] for r in inside]
+    diag = recorder.last_diagnostics()
+    RESULTS[f"live {transport}"] = {"frames": len(reports), "coverage_median": statistics.median(coverage),
+                                    "coverage_min": min(coverage),
+                                    "speech_frames_with_mask": f"{sum(r['mask_fraction'] > 0.01 for r in inside)}/{len(inside)}",
+                                    "latency_p50_ms": diag.get("latency_p50_ms"), "latency_p95_ms": diag.get("latency_p95_ms")}
+    print(f"\n[transport live {transport} (ros_drivers)] {json.dumps(RESULTS[f'live {transport}'])}")
+    assert statistics.median(coverage) >= 0.9, RESULTS[f"live {transport}"]
+    assert any(r["mask_fraction"] > 0.01 for r in inside)
