@@ -9,33 +9,15 @@ vision_msgs, remapped to the driver topic names, exactly as on a robot replaying
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-
 import msg_fixtures
 import pytest
 from ros_harness import Client, start_process, unique_domain_id, wait_until
+from sim_harness import NS, node_args, play
 
 from avs_ros.conversions import stamp_seconds  # noqa: E402
-from avs_ros.processes import ros_env  # noqa: E402
 from avs_ros.recorder import Recorder  # noqa: E402
 
-NS = "/avs"
 WINDOW_S = 1.0
-
-
-def _node_args(audio_topic: str, transport: str) -> list[str]:
-    return ["-r", f"__ns:={NS}", "-r", "image:=/camera/image_raw", "-r", "camera_info:=/camera/camera_info",
-            "-r", f"audio:={audio_topic}", "-r", "audio_info:=/audio/audio_info",
-            "-p", "use_sim_time:=true", "-p", f"audio.transport:={transport}", "-p", "pipeline.device:=cpu",
-            "-p", "cue_refresh_s:=0.0", "-p", "qos:=reliable", "-p", "audio.wait_s:=0.5", "-p", "warn_interval_s:=30.0"]
-
-
-def play(bag, domain: int, env: dict, loops: int, log_path) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "avs_ros.cli", "play", str(bag), "--loop", str(loops)]
-    with open(log_path, "w") as log:
-        return subprocess.run(cmd, env=ros_env(domain, **env), stdout=log, stderr=subprocess.STDOUT, timeout=300,
-                              cwd=msg_fixtures.ROOT)
 
 
 def loops_of(reports: list[dict]) -> list[list[dict]]:
@@ -61,7 +43,7 @@ def bag(tmp_path_factory, asset):
 def test_bag_replay_in_sim_time_through_a_loop(bag, tmp_path):
     domain = unique_domain_id()
     env = msg_fixtures.env("ros_drivers")
-    proc = start_process("node", tmp_path / "node.log", domain, _node_args(bag.audio_topic, "audio_common_stamped"),
+    proc = start_process("node", tmp_path / "node.log", domain, node_args(bag.audio_topic, "audio_common_stamped"),
                          ready="active: subscribed", **env)
     client = Client(domain)
     try:

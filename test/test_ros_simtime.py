@@ -16,7 +16,7 @@ import msg_fixtures
 import numpy as np
 import pytest
 from ros_harness import Client, start_process, unique_domain_id, wait_until
-from test_ros_bag import NS, _node_args
+from sim_harness import NS, node_args
 
 from builtin_interfaces.msg import Time  # noqa: E402
 from rcl_interfaces.msg import Parameter as ParameterMsg  # noqa: E402
@@ -113,7 +113,7 @@ def system(tmp_path_factory, asset):
         asset(name)
     tmp = tmp_path_factory.mktemp("simtime")
     domain = unique_domain_id()
-    args = _node_args("/audio/audio_stamped", "audio_common_stamped") + [
+    args = node_args("/audio/audio_stamped", "audio_common_stamped") + [
         "-p", "warn_interval_s:=600.0", "-p", "stall_timeout_s:=1.5"]
     proc = start_process("node", tmp / "node.log", domain, args, ready="active: subscribed",
                          **msg_fixtures.env("ros_drivers"))

@@ -17,7 +17,7 @@ import sys
 import msg_fixtures
 import pytest
 from ros_harness import Client, start_process, unique_domain_id, wait_until
-from test_ros_bag import NS, _node_args, play
+from sim_harness import NS, node_args, play
 
 from avs_ros.audio_transport import DRIVER_TOPICS  # noqa: E402
 from avs_ros.processes import ros_env  # noqa: E402
@@ -48,7 +48,7 @@ def test_transport_end_to_end(assets, transport, variant, tmp_path):
     domain = unique_domain_id()
     env = msg_fixtures.env(variant)
     make_bag(tmp_path / "bag", transport, variant, domain)
-    args = _node_args(DRIVER_TOPICS[transport], transport)
+    args = node_args(DRIVER_TOPICS[transport], transport)
     proc = start_process("node", tmp_path / "node.log", domain, args, ready="active: subscribed", **env)
     client = Client(domain)
     try:
@@ -90,7 +90,7 @@ def test_wrong_type_on_the_audio_topic_is_reported_with_the_fix(assets, tmp_path
     env = msg_fixtures.env("ros_drivers")
     make_bag(tmp_path / "bag", "audio_common", "ros_drivers", domain)
     # The node expects AudioDataStamped on /audio/audio, where the driver publishes AudioData.
-    args = _node_args(DRIVER_TOPICS["audio_common"], "audio_common_stamped") + ["-p", "stall_timeout_s:=1.0"]
+    args = node_args(DRIVER_TOPICS["audio_common"], "audio_common_stamped") + ["-p", "stall_timeout_s:=1.0"]
     proc = start_process("node", tmp_path / "node.log", domain, args, ready="active: subscribed", **env)
     try:
         play(tmp_path / "bag", domain, env, loops=1, log_path=tmp_path / "play.log")
@@ -113,7 +113,7 @@ def test_declared_rate_44k1_vs_48k_is_caught(assets, transport, tmp_path):
     domain = unique_domain_id()
     env = msg_fixtures.env("ros_drivers")
     make_bag(tmp_path / "bag", transport, "ros_drivers", domain, sample_rate=44100)
-    args = _node_args(DRIVER_TOPICS[transport], transport) + ["-p", "audio.sample_rate:=48000"]
+    args = node_args(DRIVER_TOPICS[transport], transport) + ["-p", "audio.sample_rate:=48000"]
     proc = start_process("node", tmp_path / "node.log", domain, args, ready="active: subscribed", **env)
     try:
         play(tmp_path / "bag", domain, env, loops=1, log_path=tmp_path / "play.log")
@@ -135,7 +135,7 @@ def test_live_ros_drivers_audio_on_the_system_clock(assets, transport, tmp_path)
     from avs_ros.playback import Player, still_scene
 
     domain = unique_domain_id()
-    args = [a if a != "use_sim_time:=true" else "use_sim_time:=false" for a in _node_args(DRIVER_TOPICS[transport], transport)]
+    args = node_args(DRIVER_TOPICS[transport], transport, sim_time=False)
     proc = start_process("node", tmp_path / "node.log", domain, args, ready="active: subscribed", **msg_fixtures.env("ros_drivers"))
     client = Client(domain)
     try:
