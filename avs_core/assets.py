@@ -154,10 +154,6 @@ class AssetStatus:
     actual_sha256: str | None
     searched: tuple[tuple[str, Path], ...]  # (label, folder) in search order
 
-    @property
-    def source(self) -> str:
-        return MANIFEST[self.name].url
-
 
 def status(name: str, root: str | os.PathLike | None = None) -> AssetStatus:
     asset = get(name)
