@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import msg_fixtures
+import numpy as np
 import pytest
 from ros_harness import Client, start_process, unique_domain_id, wait_until
 from sim_harness import NS, node_args, play
@@ -94,3 +95,39 @@ def test_bag_replay_in_sim_time_through_a_loop(bag, tmp_path):
             assert 0 < d.bbox.size_x <= 320 and 0 < d.bbox.size_y <= 375 and 0 < d.results[0].hypothesis.score <= 1
     info = recorder.camera_infos[-1]
     assert (info.width, info.height) == (320, 375) and info.k[0] == 320.0
+
+
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
+def test_written_bag_holds_what_the_drivers_send(tmp_path, asset, storage):
+    """No DDS: the bag's topics, types, definitions, counts and timing, read back with rosbags."""
+    asset("grace_hopper")
+    asset("speech")
+    from rclpy.serialization import deserialize_message
+    from rosbags.highlevel import AnyReader
+
+    from avs_ros.bag import write_scene_bag
+
+    with msg_fixtures.activated("ros_drivers") as msgs:
+        scene = write_scene_bag(tmp_path / "bag", segments=(("speech", 1.0, 2.0), (None, 0.5)), storage=storage, fps=10.0)
+        with AnyReader([scene.path]) as reader:
+            conns = {c.topic: c for c in reader.connections}
+            audio = [(t, deserialize_message(bytes(raw), msgs.AudioDataStamped))
+                     for c, t, raw in reader.messages([conns["/audio/audio_stamped"]])]
+            infos = [deserialize_message(bytes(raw), msgs.AudioInfo) for c, t, raw in reader.messages([conns["/audio/audio_info"]])]
+    assert {t: c.msgtype for t, c in conns.items()} == {
+        "/camera/image_raw": "sensor_msgs/msg/Image", "/camera/camera_info": "sensor_msgs/msg/CameraInfo",
+        "/audio/audio_stamped": "audio_common_msgs/msg/AudioDataStamped", "/audio/audio_info": "audio_common_msgs/msg/AudioInfo"}
+    assert (conns["/camera/image_raw"].msgcount, len(audio), len(infos)) == (15, 15, 1)
+    # The definition stored in the bag is the released one (the fixture's .msg file).
+    released = (msg_fixtures.ROOT / "test/fixtures/msgs/ros_drivers/audio_common_msgs/msg/AudioInfo.msg").read_text()
+    fields = [line for line in released.splitlines() if line and not line.startswith("#")]
+    assert all(field in conns["/audio/audio_info"].msgdef.data for field in fields)
+    # Chunk k: 0.1 s of S16LE samples stamped with its first sample, logged when it is complete.
+    for k, (log_ns, msg) in enumerate(audio):
+        first = scene.start + k * 0.1
+        assert abs(stamp_seconds(msg.header.stamp) - first) < 1e-6 and abs(log_ns * 1e-9 - (first + 0.1)) < 1e-6
+        assert len(msg.audio.data) == 1600 * 2
+    assert (infos[0].sample_rate, infos[0].channels, infos[0].sample_format, infos[0].coding_format) == (16000, 1, "S16LE", "wave")
+    silence = np.frombuffer(bytes(audio[-1][1].audio.data), "<i2")
+    speech = np.concatenate([np.frombuffer(bytes(m.audio.data), "<i2") for _, m in audio[:10]])
+    assert not silence.any() and np.abs(speech).max() > 1000
