@@ -226,3 +226,25 @@ def test_avs_segment_masks_only_the_talking_person(two_people_scene, tmp_path, a
     assert len(chosen) == 1 and chosen[0]["label"] == "person"
     x0, _, x1, _ = chosen[0]["box"]
     assert (x0 >= w + gap - 20) if side == "right" else (x1 <= w + 20)
+
+
+def test_avs_segment_rejects_bad_array_inputs_before_loading_models(two_people_scene, tmp_path, capsys, monkeypatch):
+    from avs_core import pipeline
+    from avs_core.cli import main
+
+    d, _, _ = two_people_scene
+    monkeypatch.setattr(pipeline.AVSPipeline, "from_config", lambda *a, **k: pytest.fail("model loaded"))
+    stereo = tmp_path / "stereo.wav"
+    sf.write(str(stereo), np.zeros((16000, 2), np.float32), 16000)
+    args = ["segment", str(d / "two.png"), "--out", str(tmp_path / "o")]
+    assert main(args + ["--audio", str(stereo), "--mic-positions", "respeaker_4mic",
+                        "--camera-info", str(d / "camera.yaml")]) == 2
+    assert "has 2 channel(s) but --mic-positions describes 4 microphones" in capsys.readouterr().err
+    assert main(args + ["--audio", str(d / "speech_+25.wav"), "--mic-positions", "respeaker_4mic"]) == 2
+    assert "needs --camera-info" in capsys.readouterr().err
+    zero = tmp_path / "zero.yaml"
+    zero.write_text("image_width: 1224\nimage_height: 600\n"  # an uncalibrated camera: K all zero
+                    "camera_matrix:\n  rows: 3\n  cols: 3\n  data: [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]\n")
+    assert main(args + ["--audio", str(d / "speech_+25.wav"), "--mic-positions", "respeaker_4mic",
+                        "--camera-info", str(zero)]) == 2
+    assert "positive focal lengths" in capsys.readouterr().err
