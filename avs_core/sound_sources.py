@@ -125,6 +125,7 @@ class SoundSourceMap:
                 raise ConfigError(f"{key} must be a number in [0, 1), got {value!r}")
         self.aggregate, self.evidence_floor = aggregate, float(evidence_floor)
         self.generic_descend = float(generic_descend)
+        self._index = {label: i for i, label in enumerate(self.labels)}
         self._trees: dict[str, frozenset[str]] = {}
         self._below = {lab: frozenset(ontology.subtree(lab)[1:]) & set(self.labels) for lab in self.labels}
 
@@ -135,6 +136,10 @@ class SoundSourceMap:
         path = Path(path) if path else DEFAULT_PATH
         onto = ontology or Ontology.load()
         raw = _read(path)
+        unknown = set(raw) - {"concepts", "generic", "not_sources", "aggregate", "evidence_floor", "generic_descend"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown keys {sorted(unknown)} (valid: concepts, generic, not_sources, "
+                              "aggregate, evidence_floor, generic_descend)")
         outputs = {label: i for i, label in enumerate(audio_labels)}
         missing = [label for label in audio_labels if label not in onto.by_name]
         if missing:
@@ -232,8 +237,7 @@ class SoundSourceMap:
             out.generic.append((g, generic_scores[g.name], target, covers))
         out.generic.sort(key=lambda gs: -gs[1])
         sounds = [n for n in heard_classes if n not in self.not_sources and not (self._below[n] & heard_classes)]
-        index = {label: i for i, label in enumerate(self.labels)}
-        out.sounds = sorted(((n, float(evidence[index[n]])) for n in sounds), key=lambda ns: -ns[1])
+        out.sounds = sorted(((n, float(evidence[self._index[n]])) for n in sounds), key=lambda ns: -ns[1])
         return out
 
     def _tree(self, name: str) -> frozenset[str]:
@@ -245,14 +249,13 @@ class SoundSourceMap:
         """Follow generic evidence down the ontology: while a child subtree holds at least
         ``min_evidence`` (> 0), move to the strongest child ("Vehicle" with aircraft sounds below the
         threshold leads to "Aircraft", not to the cars in view)."""
-        index = {label: i for i, label in enumerate(self.labels)}
         while True:
             node = self.ontology.get(name)
             best, best_score = None, max(min_evidence, 1e-9)
             for cid in node.child_ids:
                 child = self.ontology.by_id[cid].name
                 tree = self._tree(child)
-                score = self.score(evidence, [index[n] for n in tree]) if tree else 0.0
+                score = self.score(evidence, [self._index[n] for n in tree]) if tree else 0.0
                 if score >= best_score:
                     best, best_score = child, score
             if best is None:

@@ -125,6 +125,7 @@ def test_heard_sounds_are_the_most_specific(tmp_path, small_onto):
     ({"generic": ["Music"]}, "generic 'Music' covers no concept"),
     ({"generic": ["Vehicle", "Vehicle"]}, "listed twice"),
     ({"aggregate": "mean"}, "aggregate must be one of"),
+    ({"generics": ["Animal"]}, r"unknown keys \['generics'\]"),
     ({"evidence_floor": 1.5}, r"evidence_floor must be a number in \[0, 1\)"),
 ])
 def test_bad_bridge_rejected_at_load(tmp_path, small_onto, change, match):
