@@ -257,3 +257,19 @@ def test_bad_bridge_fails_when_the_pipeline_loads(tmp_path, asset):
     bad.write_text("concepts:\n  dog: {voc: dog, audioset: [Barking dog]}\n")
     with pytest.raises(ConfigError, match=r"concept 'dog'.*'Barking dog' is not an AudioSet ontology class"):
         AVSPipeline.from_config({"device": "cpu", "sound_sources": str(bad)})
+
+
+def test_yolox_instances_are_the_detections_with_their_box_regions(asset):
+    from avs_core.image import read_image
+    from avs_core.vision.yolox import YoloxCOCO
+
+    yolox = YoloxCOCO.from_config({})
+    rgb = read_image(asset("yolox_dog"))  # a dog, a bicycle and a pickup truck
+    found = yolox.instances(rgb)
+    assert [d for d, _ in found] == yolox.detect(rgb) and {"dog", "bicycle"} <= {d.label for d, _ in found}
+    for det, region in found:
+        x0, y0, x1, y1 = det.box
+        ys, xs = np.nonzero(region)
+        assert region.shape == rgb.shape[:2]
+        assert abs(xs.min() - x0) <= 1 and abs(xs.max() + 1 - x1) <= 1 and abs(ys.min() - y0) <= 1 and abs(ys.max() + 1 - y1) <= 1
+        assert region.sum() == (xs.max() - xs.min() + 1) * (ys.max() - ys.min() + 1)  # a filled rectangle
