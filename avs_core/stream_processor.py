@@ -193,7 +193,7 @@ class StreamProcessor:
                 if stop.is_set():
                     return  # shutting down mid-frame: the output side may already be gone
                 self.errors += 1
-                self.warn("processing_error", f"frame skipped: {type(exc).__name__}: {exc}")
+                self.warn("processing_error", f"frame skipped: {type(exc).__name__}: {exc}", level="error")
             finally:
                 self._busy_since = None
 

@@ -315,7 +315,7 @@ class AvsNode(LifecycleNode):
                 continue
             offered = _offered(self.get_publishers_info_by_topic(entry.sub.topic_name))
             self.warnings.warn("qos_change", f"qos auto: publishers on '{entry.sub.topic_name}' offer {offered}: "
-                               f"resubscribing {QOS_LABEL[wanted]} (was {QOS_LABEL[entry.qos]})")
+                               f"resubscribing {QOS_LABEL[wanted]} (was {QOS_LABEL[entry.qos]})", level="info")
             self.destroy_subscription(entry.sub)
             self._subscribe(entry.input, wanted)
 
@@ -325,7 +325,7 @@ class AvsNode(LifecycleNode):
         if self.values["qos"] == "auto":
             # Transient: the next QoS check resubscribes with a profile every publisher matches.
             self.warnings.warn("qos_incompatible", f"a publisher on '{topic}' offers incompatible QoS (policy {policy}); "
-                               "qos auto resubscribes to match it")
+                               "qos auto resubscribes to match it", level="info")
             return
         self.warnings.warn("qos_mismatch", (
             f"a publisher on '{topic}' offers QoS incompatible with ours "
@@ -399,7 +399,7 @@ class AvsNode(LifecycleNode):
             return
         if self._image_size is not None:
             self.warnings.warn("frame_size_change", f"frame size changed from {self._image_size[0]}x{self._image_size[1]} "
-                               f"to {size[0]}x{size[1]}: outputs follow the new size")
+                               f"to {size[0]}x{size[1]}: outputs follow the new size", level="info")
         self._image_size = size
         nbytes = len(msg.data)
         if nbytes > self._shm_bytes:

@@ -188,11 +188,16 @@ def run_node(publisher: str, args, domain: int, out_dir: Path) -> dict:
         "latency_ms": [float(np.percentile(lat, q)) for q in (50, 95, 99)],
         "frames_lost_before_node": diag.get("frames_lost_before_node", "?"),
         "frames_accepted": diag.get("frames_accepted", "?"),
+        # The pipeline's own time inside the node: 1000 / this is what the worker could do if never idle.
+        "inference_p50_ms": diag.get("inference_p50_ms", "?"),
         "audio_coverage_median": float(np.median(coverage)) if coverage else None,
         "audio_coverage_mean": float(np.mean(coverage)) if coverage else None,
         "audio_coverage_p5": float(np.percentile(coverage, 5)) if coverage else None,
         "cpu_percent": 100.0 * cpu / elapsed,
         "rss_mb": [round(min(rss), 1), round(max(rss), 1)] if rss else None,
+        # After warm-up (the first 10 % of the run): first sample, last sample, growth in %.
+        "rss_warm_mb": ([round(rss[len(rss) // 10], 1), round(rss[-1], 1),
+                         round(100 * (rss[-1] / rss[len(rss) // 10] - 1), 2)] if len(rss) >= 10 else None),
         "load_avg": [round(x, 2) for x in load],
         "qos_log": [line.split("]: ", 1)[-1] for line in node_proc.log().splitlines() if "qos" in line.lower()][:3],
     }
@@ -233,7 +238,7 @@ def main() -> int:
     print(f"\n{args.rate:g} Hz 640x480 rgb8 + 16 kHz speech in 0.1 s chunks, {args.seconds:g} s per run, "
           f"node with {' '.join(args.param) or 'defaults'}, shipped Fast DDS profile on both sides")
     header = (f"{'publisher':12s} {'masks/s':>8s} {'ratio':>6s} {'p50':>6s} {'p95':>6s} {'p99':>6s} "
-              f"{'lost':>6s} {'cov':>5s} {'cov5':>5s} {'CPU%':>6s} {'RSS MB':>12s} {'load1':>6s}")
+              f"{'lost':>6s} {'cov':>5s} {'cov5':>5s} {'CPU%':>6s} {'RSS MB':>12s} {'load1':>6s} {'inf p50':>8s}")
     print(f"pipeline alone: {fps:.2f} frames/s (before {fps_before:.2f}, after {fps_after:.2f})")
     print(header)
     for r in runs:
@@ -241,7 +246,11 @@ def main() -> int:
         cov = f"{r['audio_coverage_mean']:.2f} {r['audio_coverage_p5']:5.2f}" if r["audio_coverage_mean"] is not None else "-     -"
         rss = f"{r['rss_mb'][0]:.0f}-{r['rss_mb'][1]:.0f}" if r["rss_mb"] else "-"
         print(f"{r['publisher']:12s} {r['masks_per_s']:8.2f} {r['masks_per_s'] / fps:6.2f} {p50:6.0f} {p95:6.0f} {p99:6.0f} "
-              f"{r['frames_lost_before_node']:>6s} {cov:>11s} {r['cpu_percent']:6.0f} {rss:>12s} {r['load_avg'][0]:6.2f}")
+              f"{r['frames_lost_before_node']:>6s} {cov:>11s} {r['cpu_percent']:6.0f} {rss:>12s} {r['load_avg'][0]:6.2f} {r['inference_p50_ms']:>8s}")
+    for r in runs:
+        if r["rss_warm_mb"]:
+            start, end, growth = r["rss_warm_mb"]
+            print(f"{r['publisher']}: node RSS after warm-up {start:.0f} -> {end:.0f} MB ({growth:+.1f} %)")
     if args.json:
         Path(args.json).write_text(json.dumps({"pipeline_fps": [fps_before, fps_after], "runs": runs}, indent=1))
     for publisher, summary in profiles.items():
