@@ -11,7 +11,8 @@ Skip helpers (use these instead of bare ``pytest.skip`` / ``pytest.importorskip`
   some machines (launch_testing, ros2 launch, cv_bridge, tf2_ros: apt-only ROS packages); skips when
   it does not import. ``optional_skip(why)`` is the same for any other legitimate reason (no CUDA
   device, a ROS distro feature the PyPI wheels lack), and ``@pytest.mark.optional(why)`` marks a
-  whole test whose skips (e.g. a ``skipif`` on CUDA) are legitimate.
+  whole test whose skips are legitimate. ``@pytest.mark.cuda`` marks a test that needs a CUDA
+  device: it is skipped (legitimately) where torch sees none.
 
 Strict mode (``AVS_TEST_STRICT=1``, exported by ``.ci/run``): every skip that is not one of the
 legitimate kinds above is reported as a FAILURE, so a missing install step or asset cannot turn CI
@@ -65,6 +66,15 @@ def optional_package(module: str, why: str):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "optional(why): skips of this test are legitimate even with AVS_TEST_STRICT=1")
+    config.addinivalue_line("markers", "cuda: needs a CUDA device; skipped (a legitimate skip, also in strict mode) without one")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("cuda") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            optional_skip("needs a CUDA device (torch.cuda.is_available() is False)")
 
 
 @pytest.hookimpl(hookwrapper=True)
