@@ -46,6 +46,7 @@ from . import audio_transport as at
 from . import dds
 from .detections import detection_types, detections_msg
 from .direction import DirectionIO
+from .conversions import backend as image_backend
 from .conversions import check_image_msg, compressed_msg_to_rgb, image_msg_to_rgb, numpy_to_image_msg, stamp_seconds
 from .params import declare, node_specs, pipeline_from_parameters
 from .throttle import ThrottledWarnings
@@ -156,7 +157,8 @@ class AvsNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         cues = self._refresher.provider.source if self._refresher is not None else "off"
         self.get_logger().info(f"configured: model {self.values.get('pipeline.model')} on {self.pipeline.device}, "
-                               f"image {self.values['image_transport']}, audio {self.audio_transport}, qos {self.values['qos']}, "
+                               f"image {self.values['image_transport']} ({self._image_backend}), audio {self.audio_transport}, "
+                               f"qos {self.values['qos']}, "
                                f"cues {cues}; DDS profile {self._dds_profile or 'none (Fast DDS defaults)'}, "
                                f"shared-memory segment {self._shm_bytes / 2**20:.1f} MiB")
         return TransitionCallbackReturn.SUCCESS
@@ -164,6 +166,7 @@ class AvsNode(LifecycleNode):
     def _configure(self) -> None:
         from avs_core.pipeline import AVSPipeline
 
+        self._image_backend = image_backend()  # a missing image decoder fails here, not on the first frame
         # Publishers first, so a failure anywhere later exercises the rollback in on_configure.
         for name, kind in OUTPUTS:
             self._pubs[name] = self.create_lifecycle_publisher(kind, name, 10)
