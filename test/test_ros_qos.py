@@ -83,8 +83,9 @@ class NodeUnderTest:
         return entry.qos if entry is not None else "none"
 
     def close(self) -> None:
+        self.executor.shutdown(timeout_sec=2)  # first: no callback may run on what is destroyed next
+        self.thread.join(5)
         self.node._stop_processing()
-        self.executor.shutdown(timeout_sec=2)
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
 
