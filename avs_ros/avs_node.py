@@ -306,7 +306,9 @@ class AvsNode(LifecycleNode):
             return inp.fixed_qos
         if self.values["qos"] != "auto":
             return self.values["qos"]
-        return auto_qos(self.get_publishers_info_by_topic(self.resolve_topic_name(inp.role)))
+        publishers = self.get_publishers_info_by_topic(self.resolve_topic_name(inp.role))
+        # Publishers of another type never match (the type check warns about them): they do not vote.
+        return auto_qos([p for p in publishers if p.topic_type == at.type_name(inp.msg_type)])
 
     def _check_qos(self) -> None:
         """qos: auto — resubscribe when the publishers' reliability changed (image_pipeline's getTopicQosProfile, re-evaluated)."""
