@@ -28,15 +28,18 @@ def register(sub) -> None:
 def _run_node(args) -> int:
     from .avs_node import run
 
-    return run(load_config_arg(args.config), with_params_file(["--ros-args", *args.ros_args] if args.ros_args else [],
-                                                               args.params_file))
+    return _start(run, args)
 
 
 def _run_mic(args) -> int:
     from .mic_node import run
 
-    return run(load_config_arg(args.config), with_params_file(["--ros-args", *args.ros_args] if args.ros_args else [],
-                                                               args.params_file))
+    return _start(run, args)
+
+
+def _start(run, args) -> int:
+    ros_args = ["--ros-args", *args.ros_args] if args.ros_args else []
+    return run(load_config_arg(args.config), with_params_file(ros_args, args.params_file))
 
 
 def main(argv: list[str] | None = None) -> int:
