@@ -45,10 +45,11 @@ class Concept:
 
 @dataclass(frozen=True)
 class Generic:
-    name: str
-    audio_indices: tuple[int, ...]    # every tagger class of the subtree
-    below: frozenset[str]             # tagger classes strictly below the root
-    covers: tuple[str, ...]           # concepts with a class in the subtree
+    name: str                         # the root, or "A / B" for a union of roots
+    roots: tuple[str, ...]            # one ontology node, or several whose evidence is one ("Siren", "Emergency vehicle")
+    audio_indices: tuple[int, ...]    # every tagger class of the subtree(s)
+    below: frozenset[str]             # tagger classes strictly below the root(s)
+    covers: tuple[str, ...]           # concepts with a class in the subtree(s)
 
 
 @dataclass
@@ -187,17 +188,25 @@ class SoundSourceMap:
                                     None if thr is None else float(thr)))
 
         generic = []
-        for root in _names(raw.get("generic"), f"{path}: generic"):
-            where = f"{path}: generic {root!r}"
-            owners = [c.name for c in concepts if root in c.classes]
+        entries = raw.get("generic") or []
+        if not isinstance(entries, list):
+            raise ConfigError(f"{path}: generic must be a list of AudioSet names (or lists of names), got {entries!r}")
+        for item in entries:
+            roots = [item] if isinstance(item, str) else _names(item, f"{path}: generic entry {item!r}")
+            name = " / ".join(roots)
+            where = f"{path}: generic {name!r}"
+            if not roots:
+                raise ConfigError(f"{where}: an empty list")
+            owners = [c.name for c in concepts if set(roots) & set(c.classes)]
             if owners:
                 # Both a concept's own evidence and a generic selector: the rule would loop on itself.
                 raise ConfigError(f"{where} is also a class of concept(s) {owners}; name it in one place only")
-            tree = classes_of([root], [], f"generic {root!r}")
+            tree = classes_of(roots, [], f"generic {name!r}")
             covers = tuple(c.name for c in concepts if set(c.classes) & set(tree))
             if not covers:
                 raise ConfigError(f"{where} covers no concept: no concept owns a class below it")
-            generic.append(Generic(root, tuple(outputs[n] for n in tree), frozenset(tree) - {root}, covers))
+            generic.append(Generic(name, tuple(roots), tuple(outputs[n] for n in tree),
+                                   frozenset(tree) - set(roots), covers))
         if len({g.name for g in generic}) != len(generic):
             raise ConfigError(f"{path}: a generic node is listed twice")
         not_sources = frozenset(n for root in _names(raw.get("not_sources"), f"{path}: not_sources")
@@ -224,16 +233,14 @@ class SoundSourceMap:
         heard_concepts = {c.name for c, _ in out.specific}
         heard_classes = {self.labels[i] for i in np.flatnonzero(evidence >= threshold)}
         generic_scores = {g.name: self.score(evidence, g.audio_indices) for g in self.generic}
-        heard_generic = {g for g, s in generic_scores.items() if s >= threshold}
+        heard_generic = [g for g in self.generic if generic_scores[g.name] >= threshold]
         by_name = {c.name: c for c in self.concepts}
-        for g in self.generic:
-            if g.name not in heard_generic:
-                continue
+        for g in heard_generic:
             # Specific beats generic: a heard concept or generic node below this one decides instead.
-            if heard_concepts & set(g.covers) or any(h != g.name and h in g.below for h in heard_generic):
+            if heard_concepts & set(g.covers) or any(h is not g and set(h.roots) & g.below for h in heard_generic):
                 continue
-            target = self._descend(g.name, evidence, self.generic_descend * threshold)
-            covers = [by_name[n] for n in g.covers if set(by_name[n].classes) & self._tree(target)]
+            target, descended = self._descend(g.roots, evidence, self.generic_descend * threshold)
+            covers = [by_name[n] for n in g.covers if not descended or set(by_name[n].classes) & self._tree(target)]
             out.generic.append((g, generic_scores[g.name], target, covers))
         out.generic.sort(key=lambda gs: -gs[1])
         sounds = [n for n in heard_classes if n not in self.not_sources and not (self._below[n] & heard_classes)]
@@ -245,22 +252,27 @@ class SoundSourceMap:
             self._trees[name] = frozenset(self.ontology.subtree(name)) & frozenset(self.labels)
         return self._trees[name]
 
-    def _descend(self, name: str, evidence: np.ndarray, min_evidence: float) -> str:
+    def _subtree_score(self, name: str, evidence: np.ndarray) -> float:
+        tree = self._tree(name)
+        return self.score(evidence, [self._index[n] for n in tree]) if tree else 0.0
+
+    def _descend(self, roots: Sequence[str], evidence: np.ndarray, min_evidence: float) -> tuple[str, bool]:
         """Follow generic evidence down the ontology: while a child subtree holds at least
         ``min_evidence`` (> 0), move to the strongest child ("Vehicle" with aircraft sounds below the
-        threshold leads to "Aircraft", not to the cars in view)."""
+        threshold leads to "Aircraft", not to the cars in view). Returns the node reached (the
+        strongest root when it stays at a union) and whether it moved."""
+        nodes, moved = list(roots), False
         while True:
-            node = self.ontology.get(name)
             best, best_score = None, max(min_evidence, 1e-9)
-            for cid in node.child_ids:
-                child = self.ontology.by_id[cid].name
-                tree = self._tree(child)
-                score = self.score(evidence, [self._index[n] for n in tree]) if tree else 0.0
-                if score >= best_score:
-                    best, best_score = child, score
+            for node in nodes:
+                for cid in self.ontology.get(node).child_ids:
+                    child = self.ontology.by_id[cid].name
+                    score = self._subtree_score(child, evidence)
+                    if score >= best_score:
+                        best, best_score = child, score
             if best is None:
-                return name
-            name = best
+                return max(nodes, key=lambda n: self._subtree_score(n, evidence)), moved
+            nodes, moved = [best], True
 
     def explains(self, sound: str, concept: Concept) -> bool:
         """Whether ``concept`` sounding accounts for the heard class ``sound``: the sound is one of

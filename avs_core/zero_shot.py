@@ -171,7 +171,7 @@ class ZeroShotSegmenter:
             if any(c in chosen for c in covered):
                 continue
             # The node its evidence led to is the most specific name ("Aircraft", not "Vehicle").
-            names = [n for n in names if n != g.name]
+            names = [n for n in names if n not in g.roots]
             if not any(n in self.bridge.ontology.subtree(target) for n in names):
                 names.append(target)
         return list(dict.fromkeys(names))

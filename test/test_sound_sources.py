@@ -124,6 +124,8 @@ def test_heard_sounds_are_the_most_specific(tmp_path, small_onto):
     ({"generic": ["Dog"]}, r"generic 'Dog' is also a class of concept\(s\) \['dog'\]"),
     ({"generic": ["Music"]}, "generic 'Music' covers no concept"),
     ({"generic": ["Vehicle", "Vehicle"]}, "listed twice"),
+    ({"generic": [["Siren", "Dog"]]}, r"generic 'Siren / Dog' is also a class of concept\(s\) \['dog'\]"),
+    ({"generic": [[]]}, "an empty list"),
     ({"aggregate": "mean"}, "aggregate must be one of"),
     ({"generics": ["Animal"]}, r"unknown keys \['generics'\]"),
     ({"evidence_floor": 1.5}, r"evidence_floor must be a number in \[0, 1\)"),
@@ -173,6 +175,21 @@ def test_real_bridge_fire_truck_outranks_vehicle(real, labels):
     p[labels.index("Fire engine, fire truck (siren)")] = 0.0
     generic = {g.name: {c.name for c in cov} for g, _, _, cov in real.hear(p, 0.2).generic}
     assert generic == {"Vehicle": {"car", "truck", "bus", "motorbike", "bicycle", "skateboard", "train", "aeroplane", "boat"}}
+
+
+def test_real_bridge_siren_and_emergency_vehicle_evidence_adds_up(real, labels):
+    # The fire-truck scene: "Siren" 0.20 and "Emergency vehicle" 0.10, each under the threshold.
+    p = np.zeros(len(labels), np.float32)
+    p[labels.index("Siren")], p[labels.index("Emergency vehicle")] = 0.20, 0.10
+    [(g, score, _, covered)] = real.hear(p, 0.2).generic
+    assert g.roots == ("Siren", "Emergency vehicle")
+    assert score == pytest.approx(1 - (1 - 0.15 / 0.95) * (1 - 0.05 / 0.95))  # 0.202216
+    assert {c.name for c in covered} == {"car", "truck"}
+    real.aggregate = "max"
+    try:
+        assert real.hear(p, 0.2).generic == []  # neither alone reaches 0.2
+    finally:
+        real.aggregate = "noisy_or"
 
 
 def test_default_path_is_in_config_dir():

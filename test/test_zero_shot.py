@@ -152,6 +152,18 @@ def test_generic_evidence_selects_visible_vehicles_only_when_nothing_specific(sc
     assert out.labels == [] and out.heard_not_visible and "Vehicle" not in out.heard_not_visible
 
 
+def test_fire_truck_siren_among_parked_cars_and_a_bystander(scripted):
+    # The scene: "Siren" 0.20 and "Emergency vehicle" 0.10 each under the threshold, "Speech" 0.41.
+    seg, tagger, deeplab, yolox = scripted
+    deeplab.maps = {"car": region(0, 20, 0, 30, 0.8), "person": region(30, 60, 0, 20, 0.9)}
+    yolox.found = [("truck", 0.7, (40, 20, 80, 60))]
+    tagger.set(Siren=0.20, **{"Emergency vehicle": 0.10, "Speech": 0.41})
+    out = run(seg)
+    # Both the siren's vehicles and the talker are chosen, each at audio x visual.
+    assert {n for n, _ in out.labels} == {"truck", "car", "person"}
+    assert out.heatmap[40, 60] == pytest.approx(0.7) and out.heard_not_visible == []
+
+
 def test_instances_per_component_and_per_detection(scripted):
     seg, tagger, deeplab, yolox = scripted
     # Two dogs, a 2x4 fragment (a paw) just below the second, a 1-pixel speckle far away.
