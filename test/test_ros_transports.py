@@ -143,7 +143,9 @@ def test_live_ros_drivers_audio_on_the_system_clock(assets, transport, tmp_path)
             recorder = Recorder(client.node, prefix=NS)
             player = Player(client.node, image_topic="/camera/image_raw", audio_topic=DRIVER_TOPICS[transport],
                             audio_transport=transport, reliable=True)
+            # The driver's AudioInfo is latched: it reaches the node once the two have matched.
             assert wait_until(lambda: player.audio_pub.get_subscription_count() > 0
+                              and player.info_pub.get_subscription_count() > 0
                               and player.image_pub.get_subscription_count() > 0, 20)
             speech = still_scene("grace_hopper", "speech", width=320)
             speech.audio = speech.audio[2 * 16000:]  # after the room noise at its start
