@@ -197,6 +197,7 @@ class AvsNode(LifecycleNode):
         self.pacing = ChunkPacing(clock=self._now)
         self._camera_info = None  # latest CameraInfo (also read by direction fusion)
         self._last_image_stamp: float | None = None
+        self._restarted_at = float("-inf")  # monotonic time of the last timeline restart
         self._clock_seen: tuple[float, float] | None = None  # (ROS time, monotonic) when it last advanced
         self.lost, self._image_seq, self._image_size = 0, {}, None
 
@@ -381,9 +382,16 @@ class AvsNode(LifecycleNode):
         return False
 
     def _restart_timeline(self, why: str) -> None:
-        """Stream time went back (bag loop, simulator reset): forget audio and stamps of the old timeline."""
-        self.get_logger().warning(f"{why}: clearing the audio buffer and the stamp guard; processing resumes "
-                                  f"within one window ({self.values['pipeline.window_s']} s)")
+        """Stream time went back (bag loop, simulator reset): forget audio and stamps of the old timeline.
+
+        The clock and the image stamps usually both show one jump, in either order (separate
+        topics): it is logged once.
+        """
+        now = time.monotonic()
+        if now - self._restarted_at > TIME_JUMP_S:
+            self.get_logger().warning(f"{why}: clearing the audio buffer and the stamp guard; processing resumes "
+                                      f"within one window ({self.values['pipeline.window_s']} s)")
+        self._restarted_at = now
         self.stream.reset_timeline()
         self.audio.reset()
         self._last_image_stamp = None
