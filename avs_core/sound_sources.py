@@ -240,7 +240,12 @@ class SoundSourceMap:
             if heard_concepts & set(g.covers) or any(h is not g and set(h.roots) & g.below for h in heard_generic):
                 continue
             target, descended = self._descend(g.roots, evidence, self.generic_descend * threshold)
-            covers = [by_name[n] for n in g.covers if not descended or set(by_name[n].classes) & self._tree(target)]
+            covers = [by_name[n] for n in g.covers]
+            if descended:
+                # The concept that owns the node reached ("Dog" -> dog), not one sharing a class
+                # below it ("Growling" is also a cat sound); else every concept below it.
+                covers = ([c for c in covers if target in c.classes]
+                          or [c for c in covers if set(c.classes) & self._tree(target)])
             out.generic.append((g, generic_scores[g.name], target, covers))
         out.generic.sort(key=lambda gs: -gs[1])
         sounds = [n for n in heard_classes if n not in self.not_sources and not (self._below[n] & heard_classes)]

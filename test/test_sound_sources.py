@@ -14,10 +14,12 @@ SOUNDING_VOC = {"person", "bird", "cat", "cow", "dog", "horse", "sheep", "aeropl
                 "boat", "bus", "car", "motorbike", "train", "tvmonitor"}
 HOUSEHOLD_COCO = {"clock", "toilet", "keyboard", "cell phone", "tv", "microwave", "oven", "sink", "hair drier"}
 
-# A small ontology: Animal > {Dog > Bark, Cat > Meow}; Vehicle > {Car > Horn, Truck > Fire engine,
-# Aircraft > Helicopter}; Siren > Fire engine (a second parent); Music; Silence; "Yelp" is blacklisted.
+# A small ontology: Animal > {Dog > {Bark, Growl}, Cat > {Meow, Growl}}; Vehicle > {Car > Horn,
+# Truck > Fire engine, Aircraft > Helicopter}; Siren > Fire engine (a second parent); Music; Silence;
+# "Yelp" (under Dog) is blacklisted.
 TREE = {
-    "Animal": ["Dog", "Cat"], "Dog": ["Bark", "Yelp"], "Bark": [], "Yelp": [], "Cat": ["Meow"], "Meow": [],
+    "Animal": ["Dog", "Cat"], "Dog": ["Bark", "Yelp", "Growl"], "Bark": [], "Yelp": [], "Growl": [],
+    "Cat": ["Meow", "Growl"], "Meow": [],
     "Vehicle": ["Car", "Truck", "Aircraft"], "Car": ["Horn"], "Horn": [], "Truck": ["Fire engine"],
     "Fire engine": [], "Aircraft": ["Helicopter"], "Helicopter": [], "Siren": ["Fire engine"],
     "Music": [], "Silence": [],
@@ -59,7 +61,7 @@ def probs(**values):
 def test_concept_owns_its_subtree_minus_blacklist(tmp_path, small_onto):
     bridge = small_bridge(tmp_path, small_onto)
     by = {c.name: c for c in bridge.concepts}
-    assert set(by["dog"].classes) == {"Dog", "Bark"}
+    assert set(by["dog"].classes) == {"Dog", "Bark", "Growl"} and set(by["cat"].classes) == {"Cat", "Meow", "Growl"}
     assert set(by["truck"].classes) == {"Truck", "Fire engine"}
     assert {g.name: set(g.covers) for g in bridge.generic} == {
         "Animal": {"dog", "cat"}, "Vehicle": {"car", "truck"}, "Siren": {"truck"}}
@@ -107,6 +109,13 @@ def test_generic_follows_weaker_but_present_specific_evidence(tmp_path, small_on
     # Helicopter 0.06 (evidence 0.0105) is noise: the cars and trucks stay selected.
     [(_, _, target, covered)] = small_bridge(tmp_path, small_onto).hear(probs(Vehicle=0.5, Helicopter=0.06), 0.2).generic
     assert target == "Vehicle" and {c.name for c in covered} == {"car", "truck"}
+
+
+def test_generic_descends_to_the_owner_not_to_a_concept_sharing_a_class(tmp_path, small_onto):
+    # Animal heard, Dog 0.15 (evidence 0.105: not heard, but where the Animal evidence is). The cat
+    # also owns a class below Dog ("Growl"), yet only the dog is selected.
+    [(g, _, target, covered)] = small_bridge(tmp_path, small_onto).hear(probs(Animal=0.5, Dog=0.15), 0.2).generic
+    assert (g.name, target, [c.name for c in covered]) == ("Animal", "Dog", ["dog"])
 
 
 def test_heard_sounds_are_the_most_specific(tmp_path, small_onto):

@@ -231,6 +231,17 @@ def test_real_dog_bark_without_a_dog_is_an_honest_miss(zero_shot_pipeline, asset
     assert res.heard_not_visible and set(res.heard_not_visible) <= set(onto.subtree("Dog"))
 
 
+def test_real_dog_recording_never_masks_the_cat_at_any_offset(zero_shot_pipeline, asset, onto):
+    # Quarter-second steps: the window ending at 2.5 s hears "Animal" and "Domestic animals, pets" with
+    # "Dog" under the threshold; that evidence leads to the dog (not to the cat, which shares "Growling").
+    dog_sounds = (set(onto.subtree("Domestic animals, pets")) | set(onto.subtree("Canidae, dogs, wolves"))
+                  | onto.ancestors("Dog"))
+    for w in iter_windows(asset("cat"), asset("real_sounds/dog_bark_esc10_3-155312-A.ogg"), 1.0, 0.25):
+        res = zero_shot_pipeline(w)
+        assert not res.mask.any() and res.labels == [], (w.t_end, res.labels, res.info["audio_tags"])
+        assert res.heard_not_visible and set(res.heard_not_visible) <= dog_sounds, (w.t_end, res.heard_not_visible)
+
+
 def test_real_car_engine_reaches_the_cars_through_vehicle(zero_shot_pipeline, asset):
     # Tags "Vehicle" 0.23, "Clatter", "Engine": only generic vehicle evidence.
     res = zero_shot_pipeline(windows(asset, "traffic_0002", "car_engine_antum.flac")[0])
