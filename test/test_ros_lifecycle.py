@@ -122,3 +122,52 @@ def test_cleanup_frees_the_models_and_ends_the_cue_process(asset):
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS and node.pipeline is not None
     finally:
         under_test.close()
+
+
+def test_reactivation_is_refused_while_the_old_worker_is_still_in_the_model(monkeypatch):
+    import threading
+
+    from test_ros_qos import NS as QNS
+    from test_ros_qos import RELIABLE, NodeUnderTest, StubPipeline, frame_msg
+
+    import avs_ros.avs_node as avs_node
+    from avs_core.pipeline import AVSPipeline
+    from sensor_msgs.msg import Image
+
+    gate = threading.Event()
+    stub = StubPipeline(gate)
+    monkeypatch.setattr(AVSPipeline, "from_config", classmethod(lambda cls, cfg=None: stub))
+    monkeypatch.setattr(avs_node, "WORKER_JOIN_S", 0.5)  # how long deactivate waits for the worker
+    domain = unique_domain_id()
+    under_test = NodeUnderTest(domain, **{"audio.wait_s": 0.0})
+    client = Client(domain)
+    node = under_test.node
+    try:
+        under_test.start()
+        pub = client.node.create_publisher(Image, f"{QNS}/image", RELIABLE)
+
+        def now() -> float:
+            return client.node.get_clock().now().nanoseconds * 1e-9
+
+        def feed_until(done) -> bool:
+            """Publish fresh frames until ``done()`` (discovery may lag behind the first ones)."""
+            for _ in range(40):
+                pub.publish(frame_msg(now(), "cam"))
+                if wait_until(done, 0.5):
+                    return True
+            return False
+
+        assert feed_until(lambda: stub.calls >= 1)  # the worker is inside the model now
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert node.stream.alive, "the worker cannot be interrupted inside the model"
+        # A second worker on the same model (one TFLite interpreter) must not start.
+        assert node.trigger_activate() == TransitionCallbackReturn.FAILURE
+        gate.set()
+        assert wait_until(lambda: not node.stream.alive, 10)
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        activated = now()
+        assert feed_until(lambda: any(t > activated for t in stub.stamps)), "no new frame after the reactivation"
+    finally:
+        gate.set()
+        client.close()
+        under_test.close()

@@ -44,6 +44,7 @@ class StubPipeline:
     def __init__(self, gate: threading.Event | None = None):
         self.gate = gate
         self.calls = 0
+        self.stamps: list[float] = []  # t_end (frame stamp) of every window the model finished
 
     def warmup(self) -> None:
         pass
@@ -58,6 +59,7 @@ class StubPipeline:
         self.calls += 1
         if self.gate is not None:
             self.gate.wait()
+        self.stamps.append(window.t_end)
         h, w = window.frame.shape[:2]
         return AVSResult(np.zeros((h, w), bool), np.zeros((h, w), np.float32), [], {"total": 1.0})
 
