@@ -149,6 +149,8 @@ def test_collate_letterboxes_frames_and_masks():
     # Wide frame -> content in the top 32 rows, zero padding below.
     assert b["target"][0, 0, :32].min() == 1 and b["target"][0, 0, 32:].max() == 0
     assert b["image"][0, :, 40:].max() == 0 and b["cues"] == [["dog"], ["dog"]]
+    # 60x120 scaled so the long side is 64: 32x64 valid, the rest is padding for the model to zero.
+    assert b["image_hw"] == [(32, 64), (32, 64)]
 
 
 def test_avs_synth_cli_writes_the_semantic_layout(tmp_path):

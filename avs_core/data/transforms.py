@@ -54,7 +54,11 @@ def mask_to_tensor(mask: np.ndarray, size: int) -> torch.Tensor:
 
 
 class Collate:
-    """Batch frame samples for ``model.forward``: image, audio, cues, target (+ ids)."""
+    """Batch frame samples for ``model.forward``: image, audio, cues, target, image_hw (+ ids).
+
+    ``image_hw`` is each frame's letterboxed (h, w) before padding, so models zero the padding
+    after normalising, as SAM's ``Sam.preprocess`` and the inference predictor do.
+    """
 
     def __init__(self, input_size: int, audio_sample_rate: int, audio_seconds: float = 1.0):
         self.input_size = int(input_size)
@@ -67,6 +71,7 @@ class Collate:
             "audio": torch.stack([self.frontend.window(s["audio"], s["sample_rate"]) for s in samples]),
             "cues": [list(s.get("cues") or []) for s in samples],
             "target": torch.stack([mask_to_tensor(s["mask"], self.input_size) for s in samples]),
+            "image_hw": [_letterbox_shape(*s["image"].shape[:2], self.input_size) for s in samples],
             "video_id": [s["video_id"] for s in samples],
             "frame": [s["frame"] for s in samples],
         }
