@@ -43,7 +43,7 @@ def pipeline_config(cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
             raise ConfigError(f"pipeline.{key} must be a number in [{lo}, {hi}], got {value!r}")
     if out.get("silence_dbfs") is not None and not isinstance(out["silence_dbfs"], (int, float)):
         raise ConfigError(f"pipeline.silence_dbfs must be a number or null, got {out['silence_dbfs']!r}")
-    for key, lo in (("max_side", 32), ("max_pixels", 1)):
+    for key, lo in (("max_side", 32), ("max_pixels", 1), ("torch_threads", 0)):
         value = out.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
             raise ConfigError(f"pipeline.{key} must be an integer >= {lo}, got {value!r}")
@@ -84,7 +84,7 @@ class AVSPipeline:
 
         cfg = pipeline_config(cfg)
         assets.configure_from(cfg)  # assets.auto_fetch / assets.mirror: before any model resolves its files
-        torch.set_num_threads(int(cfg["num_threads"]))
+        torch.set_num_threads(int(cfg["torch_threads"] or cfg["num_threads"]))
         device = str(resolve_device(cfg["device"]))
         if cfg["model"] == "zero_shot":
             from .zero_shot import ZeroShotSegmenter

@@ -149,6 +149,32 @@ def test_resolution_limits_are_validated(key, value):
         pipeline_config({key: value})
 
 
+@pytest.mark.parametrize("threads, expected", [({"num_threads": 2, "torch_threads": 1}, 1),
+                                               ({"num_threads": 2, "torch_threads": 0}, 2)])
+def test_torch_threads_sets_torch_intra_op_threads(tmp_path, threads, expected):
+    import torch
+
+    from avs_core.modeling import build_model, load_model_config, save_checkpoint
+    from avs_core.pipeline import AVSPipeline
+
+    ckpt = save_checkpoint(build_model(load_model_config("tiny/gavs")), tmp_path / "model.safetensors")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)  # neither value below: the pipeline must set it
+        AVSPipeline.from_config({"model": "tiny/gavs", "checkpoint": str(ckpt), "device": "cpu", **threads})
+        assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_torch_threads_is_validated():
+    from avs_core.errors import ConfigError
+    from avs_core.pipeline import pipeline_config
+
+    with pytest.raises(ConfigError, match="torch_threads"):
+        pipeline_config({"torch_threads": -1})
+
+
 def test_zero_shot_on_a_large_frame_runs_at_max_side(zero_shot_pipeline, hopper, speech_1s, monkeypatch):
     import cv2
 
