@@ -284,6 +284,10 @@ def _train(cfg: dict, resume: bool, tc: dict, rank: int, world: int, device: tor
                 scaler.step(optimizer)
                 scaler.update()
             else:
+                # Still run backward (of zero): under DDP a forward left without backward keeps the
+                # reducer waiting, and destroying it after an abort hung the process. The gradients
+                # are discarded (no optimizer step; zero_grad before the next backward).
+                (total * 0.0).backward()
                 state["nonfinite"] += 1  # counted on every rank, so all abort at the same step
                 log.warning("non-finite loss at step %d on some rank (here: %s); step skipped on every rank (%d/%d)",
                             state["step"], {k: v.item() for k, v in losses.items()}, state["nonfinite"], max_nonfinite)
