@@ -172,8 +172,6 @@ def multiarray_to_chunk(msg, sample_rate: int, receive_time: float, previous_end
     return AudioChunk(samples, sr, _unstamped_t_first(len(samples), sr, receive_time, previous_end, max_lag_s), False)
 
 
-float32_to_chunk = multiarray_to_chunk  # the Float32MultiArray reader of earlier releases
-
 
 def _multiarray(samples: np.ndarray, msg_type, dtype):
     frames = np.asarray(samples)

@@ -81,7 +81,7 @@ class Capture:
     def _on_msg(self, msg, info):
         sent = info["source_timestamp"] * 1e-9
         previous = self.chunks[-1].t_first + self.chunks[-1].duration if self.chunks else None
-        self.chunks.append(at.float32_to_chunk(msg, SR, sent, previous))
+        self.chunks.append(at.multiarray_to_chunk(msg, SR, sent, previous))
         self.sent.append(sent)
 
 
