@@ -254,6 +254,45 @@ class RateMeter:
             self._times.popleft()
 
 
+class ArrivalClock:
+    """Capture times for audio that carries none, from when its chunks arrive.
+
+    Delivery only ever delays a chunk, never advances it, and the samples themselves are
+    contiguous. So each chunk implies a stream origin ``arrival - samples_so_far / rate``
+    that is late by that chunk's delay, and the smallest origin over the last
+    ``horizon_s`` of arrivals is the best estimate. A burst (a busy executor, a network
+    hiccup) delays some chunks but its last one arrives on time, so it never shifts the
+    timeline; continuing each chunk from the previous one instead would keep any delay
+    forever. A real pause of the source, or clock drift, shows as every chunk arriving
+    late and is followed within ``horizon_s``; the clock going backwards (a bag loop)
+    restarts the estimate.
+    """
+
+    def __init__(self, horizon_s: float = 1.0):
+        if horizon_s <= 0:
+            raise InputError(f"arrival clock horizon must be > 0 s, got {horizon_s}")
+        self.horizon_s = float(horizon_s)
+        self.reset()
+
+    def reset(self) -> None:
+        self._sample_rate: int | None = None
+        self._samples = 0  # samples before the next chunk, counted from the origin
+        self._origins: deque[tuple[float, float]] = deque()  # (arrival, implied origin)
+
+    def stamp(self, n_samples: int, sample_rate: int, arrival: float) -> float:
+        """Capture time of the first sample of an ``n_samples`` chunk that arrived at ``arrival``."""
+        if sample_rate != self._sample_rate or (self._origins and arrival < self._origins[-1][0]):
+            self.reset()
+            self._sample_rate = sample_rate
+        end = self._samples + n_samples
+        self._origins.append((arrival, arrival - end / sample_rate))
+        while self._origins[0][0] < arrival - self.horizon_s:
+            self._origins.popleft()
+        t_first = min(origin for _, origin in self._origins) + self._samples / sample_rate
+        self._samples = end
+        return t_first
+
+
 class ChunkPacing:
     """Sample rate implied by how fast chunks arrive: median over recent chunks of n_samples / inter-arrival time.
 

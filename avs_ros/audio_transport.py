@@ -14,8 +14,10 @@ Transports (node parameter ``audio.transport``; ``auto`` picks the first that ap
   ("channels", channels)] or empty for mono. The sample rate is the ``audio.sample_rate``
   parameter.
 
-Messages without a header are stamped on the receiver's ROS clock (sim time honoured) at
-receipt minus the chunk duration. Every message is validated; bad ones raise InputError
+Messages without a header are stamped on the receiver's ROS clock (sim time honoured) from
+their receipt: ``avs_core.streaming.ArrivalClock`` counts samples and takes the earliest
+receipt of the last second as the reference, so late deliveries never shift the audio
+against the frames. Every message is validated; bad ones raise InputError
 with what to change.
 """
 from __future__ import annotations
@@ -33,6 +35,7 @@ from avs_core.pcm import MAX_SAMPLE_RATE as MAX_RATE
 from avs_core.pcm import MIN_SAMPLE_RATE as MIN_RATE
 from avs_core.pcm import check_sample_rate as check_rate
 from avs_core.pcm import pcm_to_float
+from avs_core.streaming import ArrivalClock
 
 from .conversions import stamp_seconds
 
@@ -142,22 +145,8 @@ def _frames(data: np.ndarray, channels: int, what: str) -> np.ndarray:
     return _finite(pcm_to_float(data).reshape(-1, channels))
 
 
-def _unstamped_t_first(n: int, sr: int, receive_time: float, previous_end: float | None, max_lag_s: float) -> float:
-    """First-sample time of an unstamped chunk received at ``receive_time`` (ROS clock).
-
-    Chunks that arrive in a burst (a busy executor, a network hiccup) would look like they
-    overlap; a chunk is never older than the one before it, so one that starts within
-    ``max_lag_s`` before ``previous_end`` (end of the last chunk) continues it instead.
-    """
-    t_first = receive_time - n / sr
-    if previous_end is not None and previous_end - max_lag_s <= t_first < previous_end:
-        t_first = previous_end
-    return t_first
-
-
-def multiarray_to_chunk(msg, sample_rate: int, receive_time: float, previous_end: float | None = None,
-                        max_lag_s: float = 1.0) -> AudioChunk:
-    """Int16/Float32MultiArray -> AudioChunk stamped at ``receive_time`` minus its duration."""
+def multiarray_to_chunk(msg, sample_rate: int, receive_time: float, clock: ArrivalClock | None = None) -> AudioChunk:
+    """Int16/Float32MultiArray -> AudioChunk stamped by ``clock`` (default: ``receive_time`` minus its duration)."""
     data = np.asarray(msg.data)
     dims = list(msg.layout.dim)
     channels = 1
@@ -169,7 +158,8 @@ def multiarray_to_chunk(msg, sample_rate: int, receive_time: float, previous_end
             raise InputError(f"audio layout says {frames} samples x {channels} channels but data has {data.size} values")
     samples = _frames(data, channels, "layout")
     sr = check_rate(sample_rate)
-    return AudioChunk(samples, sr, _unstamped_t_first(len(samples), sr, receive_time, previous_end, max_lag_s), False)
+    t_first = clock.stamp(len(samples), sr, receive_time) if clock is not None else receive_time - len(samples) / sr
+    return AudioChunk(samples, sr, t_first, False)
 
 
 
@@ -242,7 +232,8 @@ class AudioDecoder:
         self.declared_rate = check_rate(sample_rate)
         self.max_lag_s = max_lag_s
         self.current_info = None
-        self.previous_end: float | None = None
+        self.previous_end: float | None = None  # end of the last chunk: decoded mp3 continues it
+        self.arrivals = ArrivalClock()  # capture times of unstamped transports
         self.notices: list[str] = []
         self._mp3: _Mp3Stream | None = None
         msgs = audio_msgs()
@@ -256,6 +247,7 @@ class AudioDecoder:
     def reset(self) -> None:
         """Forget stream continuity (after a clock jump); the format state stays."""
         self.previous_end = None
+        self.arrivals.reset()
 
     # ------------------------------------------------------------------ ros-drivers AudioInfo
     def info(self, msg) -> str | None:
@@ -318,14 +310,12 @@ class AudioDecoder:
         elif self.transport == "audio_stamped":
             pcm, stamp = self._mgonzs13(msg.audio), self._header_stamp(msg)
         else:
-            chunk = multiarray_to_chunk(msg, self.declared_rate, receive_time, self.previous_end, self.max_lag_s)
-            self.previous_end = chunk.t_first + chunk.duration
-            return chunk
+            return multiarray_to_chunk(msg, self.declared_rate, receive_time, self.arrivals)
         if pcm is None:
             return None
         samples, sr = pcm
         if stamp is None:
-            stamp = _unstamped_t_first(len(samples), sr, receive_time, self.previous_end, self.max_lag_s)
+            stamp = self.arrivals.stamp(len(samples), sr, receive_time)
         elif self._mp3 is not None and self.previous_end is not None and abs(stamp - self.previous_end) < self.max_lag_s:
             # Decoded mp3 frames do not line up with the messages that carried their bytes; the
             # decoder's output is continuous, so it continues the previous chunk.

@@ -20,6 +20,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
 
 from avs_core.errors import AVSError, ConfigError
+from avs_core.streaming import ArrivalClock
 
 from . import audio_transport as at
 from .conversions import to_stamp
@@ -53,7 +54,7 @@ class MicNode(Node):
         self._blocks: queue.Queue = queue.Queue(maxsize=100)
         self._stream = None
         self._last_block = time.monotonic()
-        self._prev_end: float | None = None
+        self._arrivals = ArrivalClock()  # capture times when the device gives no ADC times
         self._warned_no_adc = False
         self.published = 0
         self._stop = threading.Event()
@@ -109,7 +110,7 @@ class MicNode(Node):
         # PortAudio only sees devices plugged in after start-up when re-initialised.
         sd._terminate()
         sd._initialize()
-        self._prev_end = None
+        self._arrivals.reset()
         self._open()
 
     def _callback(self, indata, frames, time_info, status) -> None:
@@ -133,9 +134,8 @@ class MicNode(Node):
             if not from_adc and not self._warned_no_adc:
                 self._warned_no_adc = True
                 self.get_logger().warning("device reports no ADC timestamps: stamping chunks as arrival time minus duration")
-            if self._prev_end is not None and stamp < self._prev_end:
-                stamp = self._prev_end  # clock jitter must never make chunks overlap or go backwards
-            self._prev_end = stamp + len(samples) / self.sample_rate
+            if not from_adc:  # callback time is late by a varying amount: the earliest over the last second is right
+                stamp = self._arrivals.stamp(len(samples), self.sample_rate, stamp + len(samples) / self.sample_rate)
             header = Header(stamp=to_stamp(stamp, Time), frame_id=self.values["frame_id"])
             self.pub.publish(self.encoder.encode(samples, header))
             self.published += 1

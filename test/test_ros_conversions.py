@@ -19,6 +19,7 @@ from rclpy.serialization import deserialize_message, serialize_message  # noqa: 
 from std_msgs.msg import Header, Int16MultiArray  # noqa: E402
 
 from avs_core.errors import ConfigError, InputError  # noqa: E402
+from avs_core.streaming import ArrivalClock  # noqa: E402
 from avs_ros import audio_transport as at  # noqa: E402
 from avs_ros import params  # noqa: E402
 from avs_ros.conversions import (  # noqa: E402
@@ -109,9 +110,12 @@ def test_float32_audio_layout_is_validated_and_stamped_by_arrival():
     chunk = at.multiarray_to_chunk(at.chunk_to_float32(frames), 16000, receive_time=100.0)
     np.testing.assert_array_equal(chunk.samples, frames)
     assert chunk.t_first == pytest.approx(99.9) and not chunk.header_stamped
-    # A burst: the next chunk "arrived" only 10 ms later but continues the previous one.
-    follow = at.multiarray_to_chunk(at.chunk_to_float32(frames), 16000, 100.01, previous_end=100.0)
-    assert follow.t_first == 100.0
+    # With an arrival clock: a second 0.1 s chunk that arrives only 10 ms after the first proves
+    # the first came at least 90 ms late, so the second is stamped from its own arrival.
+    clock = ArrivalClock()
+    first = at.multiarray_to_chunk(at.chunk_to_float32(frames), 16000, 100.0, clock)
+    follow = at.multiarray_to_chunk(at.chunk_to_float32(frames), 16000, 100.01, clock)
+    assert (first.t_first, follow.t_first) == pytest.approx((99.9, 99.91))
     bad = at.chunk_to_float32(frames)
     bad.layout.dim[1].size = 3
     with pytest.raises(InputError, match="layout says"):

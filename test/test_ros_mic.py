@@ -18,6 +18,7 @@ from ros_harness import Client, start_process, unique_domain_id, wait_until
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from std_msgs.msg import Float32MultiArray  # noqa: E402
 
+from avs_core.streaming import ArrivalClock  # noqa: E402
 from avs_ros import audio_transport as at  # noqa: E402
 from avs_ros.mic_node import capture_time  # noqa: E402
 
@@ -75,13 +76,13 @@ class Capture:
     def __init__(self, client, topic):
         self.chunks: list[at.AudioChunk] = []
         self.sent: list[float] = []
+        self.clock = ArrivalClock()
         qos = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
         self.sub = client.node.create_subscription(Float32MultiArray, topic, self._on_msg, qos)
 
     def _on_msg(self, msg, info):
         sent = info["source_timestamp"] * 1e-9
-        previous = self.chunks[-1].t_first + self.chunks[-1].duration if self.chunks else None
-        self.chunks.append(at.multiarray_to_chunk(msg, SR, sent, previous))
+        self.chunks.append(at.multiarray_to_chunk(msg, SR, sent, self.clock))
         self.sent.append(sent)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from avs_core.errors import InputError
-from avs_core.streaming import AudioRing, LatencyStats, LatestSlot, RateMeter
+from avs_core.streaming import ArrivalClock, AudioRing, LatencyStats, LatestSlot, RateMeter
 
 SR = 16000
 
@@ -128,6 +128,41 @@ def test_int16_audio_is_scaled_by_half_the_code_range():
     ring.append(np.repeat(np.array([32767, -32768], np.int16), 80), 0.0, SR)
     samples = ring.window(0.01, 0.01).samples
     assert samples.max() == np.float32(32767 / 32768) and samples.min() == -1.0
+
+
+def _arrival_stamps(arrivals: list[float], chunk: int = 1600) -> np.ndarray:
+    clock = ArrivalClock(horizon_s=1.0)
+    return np.array([clock.stamp(chunk, SR, t) for t in arrivals])
+
+
+def test_arrival_clock_is_not_shifted_by_a_delivery_burst():
+    # 0.1 s chunks captured from t=0, normally delivered 5 ms after their last sample; the
+    # receiver stalls from 1.0 s to 1.65 s, so chunks 10-15 all arrive at 1.65 s.
+    truth = np.arange(60) * 0.1
+    arrivals = truth + 0.1 + 0.005
+    arrivals[10:16] = np.maximum(arrivals[10:16], 1.65)
+    err = _arrival_stamps(list(arrivals)) - truth
+    # Every chunk, including those of the burst and all after it, within the 5 ms delivery
+    # delay (+1 ms): continuing from the late chunks would shift the rest by up to 0.55 s.
+    assert np.abs(err - 0.005).max() < 1e-3, np.round(err, 3)
+
+
+def test_arrival_clock_follows_a_pause_a_clock_jump_and_drift():
+    # The source pauses for 3 s after 2 s of audio: chunks after the pause are stamped by
+    # their own arrival, not as a continuation of the audio before it.
+    truth = np.concatenate([np.arange(20) * 0.1, 5.0 + np.arange(20) * 0.1])
+    err = _arrival_stamps(list(truth + 0.1)) - truth
+    assert np.abs(err).max() < 1e-6, np.round(err, 3)
+    # A bag loop: the clock goes back from 10 s to 0 s; the stamps go back with it.
+    truth = np.concatenate([8.0 + np.arange(20) * 0.1, np.arange(20) * 0.1])
+    err = _arrival_stamps(list(truth + 0.1)) - truth
+    assert np.abs(err).max() < 1e-6, np.round(err, 3)
+    # The receiver's clock runs 0.1 % fast against the sound card for 60 s (0.06 s in all):
+    # each stamp stays within horizon x drift of the arrival-implied time.
+    truth = np.arange(600) * 0.1
+    arrivals = (truth + 0.1) * 1.001
+    err = _arrival_stamps(list(arrivals)) - (arrivals - 0.1)
+    assert np.abs(err).max() < 2e-3, np.round(err, 4)
 
 
 def test_latest_slot_drops_stale_items_and_counts_them():
