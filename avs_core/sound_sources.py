@@ -61,7 +61,8 @@ class Hearing:
     # Generic nodes that select concepts (nothing more specific heard): (node, score, the ontology
     # node its evidence leads to, the concepts covered there).
     generic: list[tuple[Generic, float, str, list[Concept]]] = field(default_factory=list)
-    # Most specific heard tagger classes (no heard descendant), best first, with calibrated evidence.
+    # Most specific heard tagger classes (no heard descendant), best first, with the evidence of
+    # the class and its direct children combined.
     sounds: list[tuple[str, float]] = field(default_factory=list)
 
 
@@ -129,6 +130,16 @@ class SoundSourceMap:
         self._index = {label: i for i, label in enumerate(self.labels)}
         self._trees: dict[str, frozenset[str]] = {}
         self._below = {lab: frozenset(ontology.subtree(lab)[1:]) & set(self.labels) for lab in self.labels}
+        # Naming reads each class together with its direct children: the tagger spreads one sound
+        # over siblings (Tick + Tick-tock, Church bell + Change ringing), which then name their
+        # parent (Clock, Bell). One level only: whole subtrees (Music: ~200 classes) add up noise.
+        self._family = np.zeros((len(self.labels), len(self.labels)))
+        for i, lab in enumerate(self.labels):
+            self._family[i, i] = 1.0
+            for cid in ontology.get(lab).child_ids:
+                child = ontology.by_id[cid].name
+                if child in self._index:
+                    self._family[i, self._index[child]] = 1.0
 
     @classmethod
     def load(cls, audio_labels: Sequence[str], path: str | Path | None = None,
@@ -231,7 +242,8 @@ class SoundSourceMap:
                 out.specific.append((c, s))
         out.specific.sort(key=lambda cs: -cs[1])
         heard_concepts = {c.name for c, _ in out.specific}
-        heard_classes = {self.labels[i] for i in np.flatnonzero(evidence >= threshold)}
+        family = self._family_scores(evidence)
+        heard_classes = {self.labels[i] for i in np.flatnonzero(family >= threshold)}
         generic_scores = {g.name: self.score(evidence, g.audio_indices) for g in self.generic}
         heard_generic = [g for g in self.generic if generic_scores[g.name] >= threshold]
         by_name = {c.name: c for c in self.concepts}
@@ -249,8 +261,14 @@ class SoundSourceMap:
             out.generic.append((g, generic_scores[g.name], target, covers))
         out.generic.sort(key=lambda gs: -gs[1])
         sounds = [n for n in heard_classes if n not in self.not_sources and not (self._below[n] & heard_classes)]
-        out.sounds = sorted(((n, float(evidence[self._index[n]])) for n in sounds), key=lambda ns: -ns[1])
+        out.sounds = sorted(((n, float(family[self._index[n]])) for n in sounds), key=lambda ns: -ns[1])
         return out
+
+    def _family_scores(self, evidence: np.ndarray) -> np.ndarray:
+        """Per tagger class, the aggregate of its own and its direct children's evidence."""
+        if self.aggregate == "max":
+            return (self._family * evidence[None, :]).max(axis=1)
+        return 1.0 - np.exp(self._family @ np.log1p(-np.minimum(evidence, 1.0 - 1e-12)))
 
     def _tree(self, name: str) -> frozenset[str]:
         if name not in self._trees:

@@ -12,9 +12,12 @@ segment`) is judged at class level:
      instruments plain "Music" counts, as that is often all the tagger says)
   E  empty mask, the sound not named (heard nothing, or named something else)
   W  wrong: only other objects masked
+  S  the recording is silent here (its level is 30 dB or more below the clip's loudest
+     window: the clip's tail); not judged
 
 Visible pairs want H; not-visible pairs want N. The truth is per recording (the
-source is assumed audible in every window), so quiet windows count against us.
+source is assumed audible in every window but the silent ones), so quiet windows
+that are not silent count against us.
 Usage: python bench/bench_real_scenes.py [--json out.json] [--variants default aggregate=max ...]
 """
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+
+import numpy as np
 
 from avs_core import assets
 from avs_core.media import iter_windows
@@ -100,20 +105,34 @@ def judge(res, source: str | None, named_ok: set[str]) -> str:
     return "N" if set(getattr(res, "heard_not_visible", [])) & named_ok else "E"
 
 
+# A window this far below the clip's loudest one holds none of its sound (the recording's tail).
+SILENT_BELOW_PEAK_DB = 30.0
+
+
+def _level_db(samples) -> float:
+    a = np.asarray(samples, np.float64)
+    return float(10 * np.log10(np.mean(a ** 2) + 1e-20))
+
+
 def run(pipe: AVSPipeline, onto: Ontology) -> list[dict]:
     rows = []
     for clip, (sounds, source, visible, hidden) in PAIRS.items():
         named_ok = {n for s in sounds for n in onto.subtree(s)}
         for photo, vis in [(p, True) for p in visible] + [(p, False) for p in hidden]:
-            windows = iter_windows(assets.resolve(photo), assets.resolve(f"real_sounds/{clip}"), 1.0, 1.0)
-            marks, details = "", []
-            for w in windows:
+            windows = list(iter_windows(assets.resolve(photo), assets.resolve(f"real_sounds/{clip}"), 1.0, 1.0))
+            levels = [_level_db(w.audio) for w in windows]
+            marks, details, foreign = "", [], 0
+            for w, level in zip(windows, levels):
                 res = pipe(w)
-                marks += judge(res, source if vis else None, named_ok)
+                silent = level < max(levels) - SILENT_BELOW_PEAK_DB
+                marks += "S" if silent else judge(res, source if vis else None, named_ok)
+                # Names of sounds the recording does not hold (the tagger's confusions).
+                foreign += not silent and bool(set(getattr(res, "heard_not_visible", [])) - named_ok)
                 details.append({"labels": [[n, round(s, 3)] for n, s in res.labels],
                                 "heard_not_visible": list(getattr(res, "heard_not_visible", [])),
                                 "tags": [[n, round(s, 3)] for n, s in res.info.get("audio_tags", [])[:3]]})
-            rows.append({"clip": clip, "photo": photo, "visible": vis, "windows": marks, "details": details})
+            rows.append({"clip": clip, "photo": photo, "visible": vis, "windows": marks, "details": details,
+                         "foreign_names": foreign})
     return rows
 
 
@@ -122,7 +141,8 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         want = "H" if r["visible"] else "N"
         c = Counter(r["windows"])
-        verdict = "wrong" if c["W"] else ("ok" if c[want] * 2 >= len(r["windows"]) else "weak")
+        judged = len(r["windows"]) - c["S"]
+        verdict = "wrong" if c["W"] else ("ok" if c[want] * 2 >= judged else "weak")
         lines.append(f"| {r['clip']} | {r['photo']} | {'yes' if r['visible'] else 'no'} | {r['windows']} | {verdict} |")
     return "\n".join(lines)
 
@@ -131,6 +151,7 @@ def totals(rows: list[dict]) -> dict[str, Counter]:
     out = {"visible": Counter(), "not visible": Counter()}
     for r in rows:
         out["visible" if r["visible"] else "not visible"].update(r["windows"])
+        out["visible" if r["visible"] else "not visible"]["foreign"] += r["foreign_names"]
     return out
 
 
@@ -163,10 +184,11 @@ def main() -> None:
         results[variant] = rows
         print(f"\n## {variant}: {settings}\n")
         print(table(rows))
-    print("\nwindows per outcome (H hit, X hit+extra, N honest miss, E empty unnamed, W wrong)")
+    print("\nwindows per outcome (H hit, X hit+extra, N honest miss, E empty unnamed, W wrong; S silent, not judged)")
     for name, rows in results.items():
         for kind, c in totals(rows).items():
-            print(f"{name:28s} {kind:12s} " + "  ".join(f"{k}={c[k]:3d}" for k in "HXNEW") + f"  of {sum(c.values())}")
+            print(f"{name:28s} {kind:12s} " + "  ".join(f"{k}={c[k]:3d}" for k in "HXNEW")
+                  + f"  of {sum(c[k] for k in 'HXNEW')}  (S={c['S']}; windows naming a sound not in the clip: {c['foreign']})")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=1)

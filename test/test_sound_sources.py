@@ -123,6 +123,20 @@ def test_heard_sounds_are_the_most_specific(tmp_path, small_onto):
     assert [n for n, _ in heard.sounds] == ["Music", "Bark"]  # Silence is not a source; Dog, Animal have Bark below
 
 
+def test_sound_spread_over_siblings_names_their_parent_one_level_up_only(tmp_path, small_onto):
+    bridge = small_bridge(tmp_path, small_onto)
+    # Bark and Growl at 0.16: evidence (0.16 - 0.05) / 0.95 = 0.11579 each, below 0.2; Dog
+    # combines them: 1 - (1 - 0.11579)^2 = 0.21817 (its own output is 0).
+    heard = bridge.hear(probs(Bark=0.16, Growl=0.16), 0.2)
+    assert [n for n, _ in heard.sounds] == ["Dog"]
+    assert heard.sounds[0][1] == pytest.approx(0.21817, abs=1e-4)
+    # Growl is also a Cat sound: the Cat family (Meow + Growl) = 0.11579, not heard.
+    # Animal sees only Dog and Cat (its children), not the grandchildren: nothing to name.
+    assert bridge.hear(probs(Bark=0.16, Meow=0.16), 0.2).sounds == []
+    # max aggregation does not combine.
+    assert small_bridge(tmp_path, small_onto, aggregate="max").hear(probs(Bark=0.16, Growl=0.16), 0.2).sounds == []
+
+
 @pytest.mark.parametrize("change, match", [
     ({"concepts": {"dog": {"voc": "dog", "audioset": ["Barkk"]}}}, r"concept 'dog'.*'Barkk' is not an AudioSet ontology class.*Bark"),
     ({"concepts": {"dog": {"voc": "dog", "audioset": ["Dog"], "exclude": ["Meoww"]}}}, r"concept 'dog'.exclude.*'Meoww'"),
