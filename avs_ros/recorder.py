@@ -38,6 +38,7 @@ class Recorder:
     node: object
     prefix: str = ""  # namespace of the node's outputs, e.g. "/avs"
     overlay_dir: Path | None = None
+    heatmap: bool = True  # subscribe to the heatmap (the node serializes it only for a subscriber)
     outputs: dict[float, Output] = field(default_factory=dict)
     diagnostics: list[dict[str, str]] = field(default_factory=list)
     mask_headers: list[tuple[float, str]] = field(default_factory=list)
@@ -52,10 +53,11 @@ class Recorder:
         topic = lambda name: f"{self.prefix}/{name}" if self.prefix else name  # noqa: E731
         self.subs = [
             self.node.create_subscription(Image, topic("mask"), self._on_mask, qos),
-            self.node.create_subscription(Image, topic("heatmap"), self._on_heatmap, qos),
             self.node.create_subscription(String, topic("cues"), self._on_cues, qos),
             self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, qos),
         ]
+        if self.heatmap:
+            self.subs.append(self.node.create_subscription(Image, topic("heatmap"), self._on_heatmap, qos))
         self.subs.append(self.node.create_subscription(CameraInfo, topic("mask/camera_info"), self.camera_infos.append, qos))
         try:
             from vision_msgs.msg import Detection2DArray

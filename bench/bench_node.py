@@ -45,7 +45,7 @@ def load_scene():
     return Scene("bench", [frame], 30.0, base.audio, base.sample_rate)
 
 
-def pipeline_fps(seconds: float) -> tuple[float, float]:
+def pipeline_fps(seconds: float) -> tuple[float, float, dict[str, float]]:
     """Sustained frames/s and median ms of the pipeline alone on the bench frame + speech windows."""
     from avs_core.pipeline import AVSPipeline
     from avs_core.types import Window
@@ -58,13 +58,20 @@ def pipeline_fps(seconds: float) -> tuple[float, float]:
     pipe.warmup()
     for k in range(3):  # the node is warm too when measured (its first frames are not counted)
         pipe(Window(scene.frames[0], scene.audio_at(k * sr // 10, sr), sr, 0.0, 1.0))
-    times, start, k = [], time.perf_counter(), 0
+    times, stages, start, k = [], [], time.perf_counter(), 0
     while time.perf_counter() - start < seconds:
         t0 = time.perf_counter()
-        pipe(Window(scene.frames[0], scene.audio_at(k * sr // 10, sr), sr, 0.0, 1.0))
+        result = pipe(Window(scene.frames[0], scene.audio_at(k * sr // 10, sr), sr, 0.0, 1.0))
         times.append(time.perf_counter() - t0)
+        stages.append(result.timings_ms)
         k += 1
-    return len(times) / (time.perf_counter() - start), 1e3 * float(np.median(times))
+    return len(times) / (time.perf_counter() - start), 1e3 * float(np.median(times)), stage_medians(stages)
+
+
+def stage_medians(timings: list[dict]) -> dict[str, float]:
+    """Median ms per pipeline stage (audio_tagger, vision_deeplab, total, ...) over the frames that ran it."""
+    names = sorted({k for t in timings for k in t})
+    return {k: round(float(np.median([t[k] for t in timings if k in t])), 1) for k in names}
 
 
 def publish(args) -> int:
@@ -147,7 +154,7 @@ def run_node(publisher: str, args, domain: int, out_dir: Path) -> dict:
     try:
         if not node_proc.wait_for("active: subscribed", 300):
             raise RuntimeError("node did not start:\n" + node_proc.log()[-3000:])
-        recorder = Recorder(client, prefix="/bench")
+        recorder = Recorder(client, prefix="/bench", heatmap=not args.mask_only)
         pub = subprocess.Popen([sys.executable, __file__, "--publish", publisher, "--rate", str(args.rate),
                                 "--seconds", str(args.seconds), "--stamps-out", str(stamps_file)], env=env, cwd=ROOT)
         while not recorder.masks() and pub.poll() is None:
@@ -159,11 +166,19 @@ def run_node(publisher: str, args, domain: int, out_dir: Path) -> dict:
                                     "--idle", "--nonblocking", "--output", str(out_dir / f"profile_{publisher}.txt")],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu0, t0, rss = cpu_seconds(node_proc.proc.pid), time.monotonic(), []
+        pub_cpu0 = pub_cpu = cpu_seconds(pub.pid)
+        own_cpu0 = sum(os.times()[:2])
         while pub.poll() is None:
             rss.append(node_proc.rss_mb())
+            try:
+                pub_cpu = cpu_seconds(pub.pid)
+            except OSError:
+                pass  # it has just exited: the last reading stands
             time.sleep(1.0)
         elapsed = time.monotonic() - t0
         cpu = cpu_seconds(node_proc.proc.pid) - cpu0
+        # The camera publisher and this process (recorder) share the 2 cores with the node.
+        other_cpu = pub_cpu - pub_cpu0 + sum(os.times()[:2]) - own_cpu0
         if spy is not None:
             spy.wait(60)
         time.sleep(2.5)  # last outputs + a diagnostics message
@@ -180,6 +195,7 @@ def run_node(publisher: str, args, domain: int, out_dir: Path) -> dict:
     steady = [m for m in masks if m.stamp > first]  # after the first mask (see above)
     lat = np.array([(m.received - m.stamp) * 1e3 for m in steady]) if steady else np.zeros(1)
     coverage = [m.report["window"]["audio_coverage"] for m in steady if m.report]
+    stages = stage_medians([m.report["timings_ms"] for m in steady if m.report])
     return {
         "publisher": publisher,
         "frames_sent": len(sent),
@@ -190,10 +206,12 @@ def run_node(publisher: str, args, domain: int, out_dir: Path) -> dict:
         "frames_accepted": diag.get("frames_accepted", "?"),
         # The pipeline's own time inside the node: 1000 / this is what the worker could do if never idle.
         "inference_p50_ms": diag.get("inference_p50_ms", "?"),
+        "stages_p50_ms": stages,
         "audio_coverage_median": float(np.median(coverage)) if coverage else None,
         "audio_coverage_mean": float(np.mean(coverage)) if coverage else None,
         "audio_coverage_p5": float(np.percentile(coverage, 5)) if coverage else None,
         "cpu_percent": 100.0 * cpu / elapsed,
+        "publisher_recorder_cpu_percent": 100.0 * other_cpu / elapsed,
         "rss_mb": [round(min(rss), 1), round(max(rss), 1)] if rss else None,
         # After warm-up (the first 10 % of the run): first sample, last sample, growth in %.
         "rss_warm_mb": ([round(rss[len(rss) // 10], 1), round(rss[-1], 1),
@@ -213,6 +231,8 @@ def main() -> int:
     ap.add_argument("--logs", default=None, help="keep node logs in this folder (default: a temporary one)")
     ap.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                     help="node parameter instead of its default (repeatable), e.g. audio.min_coverage:=1.0")
+    ap.add_argument("--mask-only", action="store_true",
+                    help="subscribe to mask and cues only (default: the heatmap too, 4 bytes/pixel to serialize)")
     ap.add_argument("--skip-pipeline", action="store_true", help="node runs only (e.g. a parameter sweep)")
     ap.add_argument("--profile", action="store_true", help="sample the node with py-spy and print where its time goes")
     ap.add_argument("--publish", choices=("reliable", "best_effort"), help=argparse.SUPPRESS)
@@ -221,7 +241,8 @@ def main() -> int:
     if args.publish:
         return publish(args)
 
-    fps_before, ms = pipeline_fps(args.pipeline_seconds) if not args.skip_pipeline else (float("nan"), float("nan"))
+    nan = (float("nan"), float("nan"), {})
+    fps_before, ms, alone_stages = pipeline_fps(args.pipeline_seconds) if not args.skip_pipeline else nan
     print(f"pipeline alone: {fps_before:.2f} frames/s ({ms:.0f} ms median), load avg {os.getloadavg()[0]:.2f}", flush=True)
     domain = 150 + os.getpid() % 50
     runs = []
@@ -233,12 +254,12 @@ def main() -> int:
             print(json.dumps(runs[-1]), flush=True)
         profiles = {p: summarize_profile(logs / f"profile_{p}.txt") for p in args.publishers} if args.profile else {}
     # Again after the node runs: on a shared machine the load drifts; the ratio uses the mean.
-    fps_after, _ = pipeline_fps(args.pipeline_seconds) if not args.skip_pipeline else (float("nan"), float("nan"))
+    fps_after, _, _ = pipeline_fps(args.pipeline_seconds) if not args.skip_pipeline else nan
     fps = (fps_before + fps_after) / 2
     print(f"\n{args.rate:g} Hz 640x480 rgb8 + 16 kHz speech in 0.1 s chunks, {args.seconds:g} s per run, "
           f"node with {' '.join(args.param) or 'defaults'}, shipped Fast DDS profile on both sides")
     header = (f"{'publisher':12s} {'masks/s':>8s} {'ratio':>6s} {'p50':>6s} {'p95':>6s} {'p99':>6s} "
-              f"{'lost':>6s} {'cov':>5s} {'cov5':>5s} {'CPU%':>6s} {'RSS MB':>12s} {'load1':>6s} {'inf p50':>8s} {'busy':>5s}")
+              f"{'lost':>6s} {'cov':>5s} {'cov5':>5s} {'CPU%':>6s} {'RSS MB':>12s} {'load1':>6s} {'inf p50':>8s} {'busy':>5s} {'pub+rec CPU%':>12s}")
     print(f"pipeline alone: {fps:.2f} frames/s (before {fps_before:.2f}, after {fps_after:.2f})")
     print(header)
     for r in runs:
@@ -250,13 +271,17 @@ def main() -> int:
         busy = (f"{r['masks_per_s'] * float(r['inference_p50_ms']) / 1e3:.2f}"
                 if r["inference_p50_ms"] not in ("?", "None") else "-")
         print(f"{r['publisher']:12s} {r['masks_per_s']:8.2f} {r['masks_per_s'] / fps:6.2f} {p50:6.0f} {p95:6.0f} {p99:6.0f} "
-              f"{r['frames_lost_before_node']:>6s} {cov:>11s} {r['cpu_percent']:6.0f} {rss:>12s} {r['load_avg'][0]:6.2f} {r['inference_p50_ms']:>8s} {busy:>5s}")
+              f"{r['frames_lost_before_node']:>6s} {cov:>11s} {r['cpu_percent']:6.0f} {rss:>12s} {r['load_avg'][0]:6.2f} {r['inference_p50_ms']:>8s} {busy:>5s} {r['publisher_recorder_cpu_percent']:12.0f}")
+    # The same stages in the node and alone: a stage slower in the node competes for the CPU there.
+    print("stage p50 ms: " + "; ".join(f"{name} " + ", ".join(f"{k} {v:.0f}" for k, v in st.items())
+                                        for name, st in [("alone", alone_stages)] + [(r["publisher"], r["stages_p50_ms"]) for r in runs]))
     for r in runs:
         if r["rss_warm_mb"]:
             start, end, growth = r["rss_warm_mb"]
             print(f"{r['publisher']}: node RSS after warm-up {start:.0f} -> {end:.0f} MB ({growth:+.1f} %)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"pipeline_fps": [fps_before, fps_after], "runs": runs}, indent=1))
+        Path(args.json).write_text(json.dumps({"pipeline_fps": [fps_before, fps_after], "alone_stages_p50_ms": alone_stages,
+                                               "runs": runs}, indent=1))
     for publisher, summary in profiles.items():
         print(f"\nwhere the node's time goes ({publisher}; % of each thread's samples, inclusive):\n{summary}")
     return 0

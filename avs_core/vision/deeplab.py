@@ -129,13 +129,20 @@ class DeepLabV3VOC(VisionBackend):
         to_logits = np.float32([[sx * cell, 0, (0.5 * sx - 0.5) * cell],
                                 [0, sy * cell, (0.5 * sy - 0.5) * cell]])
         fine = _warp(np.concatenate([z[:, :, present], rest, lse], axis=2), to_logits, w, h)
-        winner = fine[:, :, :-1].argmax(axis=2)
+        # Per-channel planes and a running max: argmax over a short last axis is ~4x slower.
+        planes = cv2.split(fine)
+        winner = np.zeros((h, w), np.uint8)
+        best = planes[0].copy()
+        for k in range(1, len(present) + 1):  # the present classes, then "rest"; ties go to the first
+            better = planes[k] > best
+            winner[better] = k
+            np.maximum(best, planes[k], out=best)
         maps = {}
         for k, c in enumerate(present):
             region = winner == k
             if region.any():
                 conf = np.zeros((h, w), np.float32)
-                conf[region] = np.exp(fine[:, :, k][region] - fine[:, :, -1][region])
+                conf[region] = np.exp(planes[k][region] - planes[-1][region])
                 maps[VOC_CLASSES[c]] = conf
         return maps
 
