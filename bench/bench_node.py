@@ -166,6 +166,8 @@ def run_node(publisher: str, args, domain: int, out_dir: Path) -> dict:
                                     "--idle", "--nonblocking", "--output", str(out_dir / f"profile_{publisher}.txt")],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu0, t0, rss = cpu_seconds(node_proc.proc.pid), time.monotonic(), []
+        if pub.poll() is not None:
+            raise RuntimeError(f"the camera publisher exited with {pub.returncode} before the first mask")
         pub_cpu0 = pub_cpu = cpu_seconds(pub.pid)
         own_cpu0 = sum(os.times()[:2])
         while pub.poll() is None:

@@ -157,6 +157,16 @@ def test_resample_48k_stereo_int16_to_32k_mono():
     np.testing.assert_array_equal(to_mono_float(stereo.T, sr), mono)
 
 
+def test_sixteen_channel_array_is_mixed_in_either_layout():
+    # A 16-mic array (miniDSP UMA-16): channel k carries the tone scaled by k / 16.
+    sr = 16000
+    x = tone(440, sr, 1.0, 0.5)
+    frames = np.stack([x * k / 16 for k in range(16)], axis=1).astype(np.float32)  # (n, 16)
+    expected = x * np.mean(np.arange(16) / 16)
+    np.testing.assert_allclose(to_mono_float(frames, sr), expected, atol=1e-6)
+    np.testing.assert_allclose(to_mono_float(frames.T, sr), expected, atol=1e-6)
+
+
 def test_resampled_tone_keeps_its_frequency():
     out = resample(tone(1000, 48000, 1.0), 48000, 32000)
     assert out.shape == (32000,)
@@ -227,7 +237,7 @@ def test_integer_scaling():
     (np.array([True, False]), "numeric PCM"),
     (np.array(["a", "b"]), "numeric PCM"),
     ([[0.1, 0.2], [0.3]], "not a numeric array"),
-    (np.zeros((100, 100), np.float32), "no channel axis"),
+    (np.zeros((100, 100), np.float32), "no channel axis"),  # square and over 64 on both axes
     (np.zeros((2, 3, 4), np.float32), "1-D or 2-D"),
     (np.float32(0.5), "1-D or 2-D"),
 ])

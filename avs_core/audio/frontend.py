@@ -17,7 +17,8 @@ import torchaudio.functional as TAF
 from ..errors import InputError
 from ..pcm import check_sample_rate, pcm_to_float
 
-MAX_CHANNELS = 8
+# Microphone arrays reach 16-32 channels (miniDSP UMA-16, 32-mic rings); a 1 s window has thousands of samples.
+MAX_CHANNELS = 64
 # Extra input samples taken in front of a window before resampling, so the
 # resampling filter has real signal (not an edge) at the window's first sample.
 _RESAMPLE_MARGIN_S = 0.01
@@ -77,7 +78,7 @@ def to_mono_float(samples, sample_rate) -> np.ndarray:
     """Validate a buffer and return it as mono float32 (n,) in roughly [-1, 1].
 
     Accepts numpy arrays, torch tensors or sequences of shape (n,), (n, ch) or
-    (ch, n) with ch <= 8 (see :func:`_channels_last` for how the channel axis is
+    (ch, n) with ch <= MAX_CHANNELS (see :func:`_channels_last` for how the channel axis is
     chosen); dtypes float32/float64/float16 (kept as is) and int8/int16/int32/uint8
     (scaled by full scale). Channels are averaged. Raises InputError for empty,
     non-finite or non-numeric data, other shapes, and implausible sample rates.
