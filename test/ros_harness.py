@@ -13,13 +13,18 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import require_package
+from conftest import asset_path, require_package
 
 rclpy = require_package("rclpy", "install the ROS 2 wheels (requirements-ros.txt) or source a ROS 2 install")
 
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 
+from avs_ros.playback import Player  # noqa: E402
 from avs_ros.processes import NodeProcess, ros_env  # noqa: E402
+from avs_ros.recorder import Recorder  # noqa: E402
+
+# What avs_node loads with its default config, and the photo + speech the tests play to it.
+NODE_ASSETS = ("efficientat_mn04", "deeplabv3_voc", "grace_hopper", "speech")
 
 _held_domains: list = []  # open lock files: each id stays this process's until it exits
 
@@ -85,3 +90,26 @@ def start_process(kind: str, log_path: Path, domain_id: int, ros_args: list[str]
         proc.stop()
         pytest.fail(f"{kind} did not print {ready!r} within {timeout:.0f} s; log:\n{proc.log()[-3000:]}")
     return proc
+
+
+def start_node(log_path: Path, ros_args: list[str], config: Path | None = None, **env) -> tuple[NodeProcess, Client]:
+    """avs_node, active, in a domain of its own, and a Client in that domain (skips when an asset is missing)."""
+    for name in NODE_ASSETS:
+        asset_path(name)
+    domain = unique_domain_id()
+    proc = start_process("node", log_path, domain, ros_args, ready="active: subscribed", config=config, **env)
+    return proc, Client(domain)
+
+
+def recorder_and_player(client: Client, ns: str, image: str, audio: str, timeout: float,
+                        **recorder_kw) -> tuple[Recorder, Player]:
+    """A Recorder of the node's outputs under ``ns`` and a reliable Player to its inputs.
+
+    Returns once the node and the test have discovered each other: frames played before
+    that would be lost and the test would judge a node that never saw them.
+    """
+    recorder = Recorder(client.node, prefix=ns, **recorder_kw)
+    player = Player(client.node, image_topic=image, audio_topic=audio, reliable=True)
+    assert wait_until(lambda: player.image_pub.get_subscription_count() > 0
+                      and client.node.count_publishers(f"{ns}/mask") > 0, timeout), "node and test did not meet"
+    return recorder, player

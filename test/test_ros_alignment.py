@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ros_harness import Client, start_process, unique_domain_id, wait_until
+from ros_harness import recorder_and_player, start_node, wait_until
 
 from avs_core import assets  # noqa: E402
 from avs_core.audio.frontend import read_audio, resample, to_mono_float  # noqa: E402
 from avs_core.image import read_image  # noqa: E402
-from avs_ros.playback import Player, Scene  # noqa: E402
-from avs_ros.recorder import Recorder  # noqa: E402
+from avs_ros.playback import Scene  # noqa: E402
 
 NS = "/align"
 IMAGE, AUDIO = "/align_cam/image_raw", "/align_mic/audio"
@@ -37,19 +36,12 @@ def _scene() -> Scene:
 
 
 @pytest.mark.timeout(600)
-def test_first_mask_with_half_a_second_of_speech_is_the_first_non_empty_one(tmp_path, asset):
-    for name in ("efficientat_mn04", "deeplabv3_voc", "grace_hopper", "speech"):
-        asset(name)
-    domain = unique_domain_id()
+def test_first_mask_with_half_a_second_of_speech_is_the_first_non_empty_one(tmp_path):
     ros_args = ["-r", f"__ns:={NS}", "-r", f"image:={IMAGE}", "-r", f"audio:={AUDIO}", "-p", "qos:=reliable",
                 "-p", "pipeline.device:=cpu", "-p", "audio.wait_s:=0.5", "-p", "cue_refresh_s:=0.0"]
-    proc = start_process("node", tmp_path / "node.log", domain, ros_args, ready="active: subscribed")
-    client = Client(domain)
+    proc, client = start_node(tmp_path / "node.log", ros_args)
     try:
-        recorder = Recorder(client.node, prefix=NS)
-        player = Player(client.node, image_topic=IMAGE, audio_topic=AUDIO, reliable=True)
-        assert wait_until(lambda: player.image_pub.get_subscription_count() > 0
-                          and client.node.count_publishers(f"{NS}/mask") > 0, 30), "node and test did not meet"
+        recorder, player = recorder_and_player(client, NS, IMAGE, AUDIO, 30)
         player.play(_scene(), SECONDS, camera_hz=CAMERA_HZ)
         sent = list(player.sent_stamps)
         t_speech = sent[0] + SPEECH_AT

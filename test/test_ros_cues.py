@@ -12,10 +12,9 @@ import statistics
 
 import pytest
 import yaml
-from ros_harness import Client, start_process, unique_domain_id, wait_until
+from ros_harness import recorder_and_player, start_node, wait_until
 
-from avs_ros.playback import Player, still_scene  # noqa: E402
-from avs_ros.recorder import Recorder  # noqa: E402
+from avs_ros.playback import still_scene  # noqa: E402
 
 from avs_core.config import CONFIG_DIR, load_yaml
 
@@ -24,18 +23,12 @@ IMAGE, AUDIO = "/cam_c/image_raw", "/mic_c/audio"
 
 
 def run_node(tmp, refresh_s: float, config=None) -> dict:
-    domain = unique_domain_id()
     ros_args = ["-r", f"__ns:={NS}", "-r", f"image:={IMAGE}", "-r", f"audio:={AUDIO}",
                 "-p", "qos:=reliable", "-p", "pipeline.device:=cpu", "-p", "audio.wait_s:=0.3",
                 "-p", "warn_interval_s:=30.0", "-p", f"cue_refresh_s:={refresh_s}"]
-    proc = start_process("node", tmp / f"node_{refresh_s}.log", domain, ros_args, ready="active: subscribed",
-                         config=config)
-    client = Client(domain)
+    proc, client = start_node(tmp / f"node_{refresh_s}.log", ros_args, config=config)
     try:
-        recorder = Recorder(client.node, prefix=NS)
-        player = Player(client.node, image_topic=IMAGE, audio_topic=AUDIO, reliable=True)
-        assert wait_until(lambda: player.image_pub.get_subscription_count() > 0
-                          and client.node.count_publishers(f"{NS}/mask") > 0, 20), "no discovery"
+        recorder, player = recorder_and_player(client, NS, IMAGE, AUDIO, 20)
         player.play(still_scene("grace_hopper", "speech", fps=4.0), seconds=8.0)
         sent = set(player.sent_stamps)
 
@@ -55,9 +48,7 @@ def run_node(tmp, refresh_s: float, config=None) -> dict:
 
 
 @pytest.fixture(scope="module")
-def refresher_off(tmp_path_factory, asset):
-    for name in ("efficientat_mn04", "deeplabv3_voc", "grace_hopper", "speech"):
-        asset(name)
+def refresher_off(tmp_path_factory):
     return run_node(tmp_path_factory.mktemp("off"), 0.0)
 
 

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from ros_harness import Client, start_process, unique_domain_id, wait_until
+from ros_harness import recorder_and_player, start_node, wait_until
 
 from rcl_interfaces.msg import Parameter as ParameterMsg  # noqa: E402
 from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
@@ -19,8 +19,7 @@ from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension  # noqa: E402
 
-from avs_ros.playback import Player, still_scene  # noqa: E402
-from avs_ros.recorder import Recorder  # noqa: E402
+from avs_ros.playback import still_scene  # noqa: E402
 
 NS = "/t"
 IMAGE, AUDIO = "/cam/image_raw", "/mic/audio"
@@ -28,22 +27,15 @@ PERSON_SHAPE = (600, 512)  # grace_hopper.bmp
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory, asset):
-    for name in ("efficientat_mn04", "deeplabv3_voc", "grace_hopper", "speech"):
-        asset(name)
+def system(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("avs_node")
-    domain = unique_domain_id()
     ros_args = ["-r", f"__ns:={NS}", "-r", f"image:={IMAGE}", "-r", f"audio:={AUDIO}",
                 "-p", "qos:=reliable", "-p", "pipeline.device:=cpu", "-p", "audio.wait_s:=0.3",
                 "-p", "stall_timeout_s:=2.0", "-p", "warn_interval_s:=30.0", "-p", "cue_refresh_s:=1.0"]
-    proc = start_process("node", tmp / "node.log", domain, ros_args, ready="active: subscribed")
-    client = Client(domain)
+    proc, client = start_node(tmp / "node.log", ros_args)
     system = type("System", (), {})()
     system.proc, system.client = proc, client
-    system.recorder = Recorder(client.node, prefix=NS, overlay_dir=tmp / "overlays")
-    system.player = Player(client.node, image_topic=IMAGE, audio_topic=AUDIO, reliable=True)
-    assert wait_until(lambda: system.player.image_pub.get_subscription_count() > 0
-                      and client.node.count_publishers(f"{NS}/mask") > 0, 20), "node and test did not discover each other"
+    system.recorder, system.player = recorder_and_player(client, NS, IMAGE, AUDIO, 20, overlay_dir=tmp / "overlays")
     yield system
     client.close()
     assert proc.stop() == 0, proc.log()[-2000:]

@@ -15,7 +15,7 @@ import time
 import msg_fixtures
 import numpy as np
 import pytest
-from ros_harness import Client, start_process, unique_domain_id, wait_until
+from ros_harness import Client, start_node, wait_until
 from sim_harness import NS, node_args
 
 from builtin_interfaces.msg import Time  # noqa: E402
@@ -108,16 +108,11 @@ def _mp3(samples: np.ndarray, rate: int = 16000) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory, asset):
-    for name in ("efficientat_mn04", "deeplabv3_voc", "grace_hopper", "speech"):
-        asset(name)
+def system(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("simtime")
-    domain = unique_domain_id()
     args = node_args("/audio/audio_stamped", "audio_common_stamped") + [
         "-p", "warn_interval_s:=600.0", "-p", "stall_timeout_s:=1.5"]
-    proc = start_process("node", tmp / "node.log", domain, args, ready="active: subscribed",
-                         **msg_fixtures.env("ros_drivers"))
-    client = Client(domain)
+    proc, client = start_node(tmp / "node.log", args, **msg_fixtures.env("ros_drivers"))
     with msg_fixtures.activated("ros_drivers") as msgs:
         system = type("System", (), {})()
         system.proc, system.client = proc, client

@@ -43,6 +43,22 @@ def assets(asset):
         asset(name)
 
 
+def play_until_warned(tmp_path, domain: int, env: dict, args: list[str], warning: str, timeout: float):
+    """Start the node, replay the bag once and wait for ``warning``, which must leave the node running.
+
+    Returns the node's exit code, its log and the first line with the warning.
+    """
+    proc = start_process("node", tmp_path / "node.log", domain, args, ready="active: subscribed", **env)
+    try:
+        play(tmp_path / "bag", domain, env, loops=1, log_path=tmp_path / "play.log")
+        assert proc.wait_for(warning, timeout), proc.log()[-3000:]
+        assert proc.alive()
+    finally:
+        rc = proc.stop()
+    log = proc.log()
+    return rc, log, next(line for line in log.splitlines() if warning in line)
+
+
 @pytest.mark.parametrize("transport, variant", CASES)
 def test_transport_end_to_end(assets, transport, variant, tmp_path):
     domain = unique_domain_id()
@@ -91,15 +107,7 @@ def test_wrong_type_on_the_audio_topic_is_reported_with_the_fix(assets, tmp_path
     make_bag(tmp_path / "bag", "audio_common", "ros_drivers", domain)
     # The node expects AudioDataStamped on /audio/audio, where the driver publishes AudioData.
     args = node_args(DRIVER_TOPICS["audio_common"], "audio_common_stamped") + ["-p", "stall_timeout_s:=1.0"]
-    proc = start_process("node", tmp_path / "node.log", domain, args, ready="active: subscribed", **env)
-    try:
-        play(tmp_path / "bag", domain, env, loops=1, log_path=tmp_path / "play.log")
-        assert proc.wait_for("[wrong_type:audio]", 30), proc.log()[-3000:]
-        assert proc.alive()
-    finally:
-        rc = proc.stop()
-    log = proc.log()
-    line = next(line for line in log.splitlines() if "[wrong_type:audio]" in line)
+    rc, log, line = play_until_warned(tmp_path, domain, env, args, "[wrong_type:audio]", 30)
     assert "audio_common_msgs/msg/AudioData " in line and "audio_common_msgs/msg/AudioDataStamped" in line, line
     assert "audio.transport:=audio_common" in line, line
     assert log.count("[wrong_type:audio]") == 1, "the warning is rate-limited"  # warn_interval_s is 30 s
@@ -114,15 +122,7 @@ def test_declared_rate_44k1_vs_48k_is_caught(assets, transport, tmp_path):
     env = msg_fixtures.env("ros_drivers")
     make_bag(tmp_path / "bag", transport, "ros_drivers", domain, sample_rate=44100)
     args = node_args(DRIVER_TOPICS[transport], transport) + ["-p", "audio.sample_rate:=48000"]
-    proc = start_process("node", tmp_path / "node.log", domain, args, ready="active: subscribed", **env)
-    try:
-        play(tmp_path / "bag", domain, env, loops=1, log_path=tmp_path / "play.log")
-        assert proc.wait_for("[sample_rate]", 10), proc.log()[-3000:]
-        assert proc.alive()
-    finally:
-        rc = proc.stop()
-    log = proc.log()
-    line = next(line for line in log.splitlines() if "[sample_rate]" in line)
+    rc, log, line = play_until_warned(tmp_path, domain, env, args, "[sample_rate]", 10)
     measured = float(line.split("at ~")[1].split(" ")[0])
     assert abs(measured - 44100) / 44100 < 0.02, line  # the node measured the real rate
     assert "audio.sample_rate is 48000" in line and log.count("[sample_rate]") == 1
