@@ -145,8 +145,8 @@ def _frames(data: np.ndarray, channels: int, what: str) -> np.ndarray:
     return _finite(pcm_to_float(data).reshape(-1, channels))
 
 
-def multiarray_to_chunk(msg, sample_rate: int, receive_time: float, clock: ArrivalClock | None = None) -> AudioChunk:
-    """Int16/Float32MultiArray -> AudioChunk stamped by ``clock`` (default: ``receive_time`` minus its duration)."""
+def multiarray_samples(msg) -> np.ndarray:
+    """Int16/Float32MultiArray -> (n, channels) float32 frames (the message carries no rate or stamp)."""
     data = np.asarray(msg.data)
     dims = list(msg.layout.dim)
     channels = 1
@@ -156,11 +156,7 @@ def multiarray_to_chunk(msg, sample_rate: int, receive_time: float, clock: Arriv
         frames, channels = int(dims[0].size), int(dims[1].size)
         if frames * channels != data.size:
             raise InputError(f"audio layout says {frames} samples x {channels} channels but data has {data.size} values")
-    samples = _frames(data, channels, "layout")
-    sr = check_rate(sample_rate)
-    t_first = clock.stamp(len(samples), sr, receive_time) if clock is not None else receive_time - len(samples) / sr
-    return AudioChunk(samples, sr, t_first, False)
-
+    return _frames(data, channels, "layout")
 
 
 def _multiarray(samples: np.ndarray, msg_type, dtype):
@@ -310,7 +306,7 @@ class AudioDecoder:
         elif self.transport == "audio_stamped":
             pcm, stamp = self._mgonzs13(msg.audio), self._header_stamp(msg)
         else:
-            return multiarray_to_chunk(msg, self.declared_rate, receive_time, self.arrivals)
+            pcm, stamp = (multiarray_samples(msg), self.declared_rate), None
         if pcm is None:
             return None
         samples, sr = pcm

@@ -133,7 +133,7 @@ class MicNode(Node):
                 self.warnings.warn("stream_status", f"PortAudio reports: {status}")
             if not from_adc and not self._warned_no_adc:
                 self._warned_no_adc = True
-                self.get_logger().warning("device reports no ADC timestamps: stamping chunks as arrival time minus duration")
+                self.get_logger().warning("device reports no ADC timestamps: stamping chunks from their arrival times")
             if not from_adc:  # callback time is late by a varying amount: the earliest over the last second is right
                 stamp = self._arrivals.stamp(len(samples), self.sample_rate, stamp + len(samples) / self.sample_rate)
             header = Header(stamp=to_stamp(stamp, Time), frame_id=self.values["frame_id"])

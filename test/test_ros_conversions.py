@@ -19,7 +19,6 @@ from rclpy.serialization import deserialize_message, serialize_message  # noqa: 
 from std_msgs.msg import Header, Int16MultiArray  # noqa: E402
 
 from avs_core.errors import ConfigError, InputError  # noqa: E402
-from avs_core.streaming import ArrivalClock  # noqa: E402
 from avs_ros import audio_transport as at  # noqa: E402
 from avs_ros import params  # noqa: E402
 from avs_ros.conversions import (  # noqa: E402
@@ -107,23 +106,22 @@ def test_stamps_round_trip_to_the_nanosecond():
 
 def test_float32_audio_layout_is_validated_and_stamped_by_arrival():
     frames = RNG.normal(0, 0.1, (1600, 2)).astype(np.float32)
-    chunk = at.multiarray_to_chunk(at.chunk_to_float32(frames), 16000, receive_time=100.0)
+    decoder = at.AudioDecoder("float32", 16000)
+    chunk = decoder.decode(at.chunk_to_float32(frames), receive_time=100.0)
     np.testing.assert_array_equal(chunk.samples, frames)
     assert chunk.t_first == pytest.approx(99.9) and not chunk.header_stamped
-    # With an arrival clock: a second 0.1 s chunk that arrives only 10 ms after the first proves
-    # the first came at least 90 ms late, so the second is stamped from its own arrival.
-    clock = ArrivalClock()
-    first = at.multiarray_to_chunk(at.chunk_to_float32(frames), 16000, 100.0, clock)
-    follow = at.multiarray_to_chunk(at.chunk_to_float32(frames), 16000, 100.01, clock)
-    assert (first.t_first, follow.t_first) == pytest.approx((99.9, 99.91))
+    # A second 0.1 s chunk that arrives only 10 ms after the first proves the first came at
+    # least 90 ms late, so the second is stamped from its own arrival.
+    follow = decoder.decode(at.chunk_to_float32(frames), 100.01)
+    assert follow.t_first == pytest.approx(99.91)
     bad = at.chunk_to_float32(frames)
     bad.layout.dim[1].size = 3
     with pytest.raises(InputError, match="layout says"):
-        at.multiarray_to_chunk(bad, 16000, 1.0)
+        decoder.decode(bad, 1.0)
     with pytest.raises(InputError, match="NaN/inf"):
-        at.multiarray_to_chunk(at.chunk_to_float32(np.array([0.0, np.nan], np.float32)), 16000, 1.0)
+        decoder.decode(at.chunk_to_float32(np.array([0.0, np.nan], np.float32)), 1.0)
     with pytest.raises(InputError, match="outside"):
-        at.multiarray_to_chunk(at.chunk_to_float32(frames), 500, 1.0)
+        at.AudioDecoder("float32", 500)
 
 
 def test_int16_multiarray_as_hobby_nodes_publish_it():

@@ -18,7 +18,6 @@ from ros_harness import Client, start_process, unique_domain_id, wait_until
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from std_msgs.msg import Float32MultiArray  # noqa: E402
 
-from avs_core.streaming import ArrivalClock  # noqa: E402
 from avs_ros import audio_transport as at  # noqa: E402
 from avs_ros.mic_node import capture_time  # noqa: E402
 
@@ -76,13 +75,13 @@ class Capture:
     def __init__(self, client, topic):
         self.chunks: list[at.AudioChunk] = []
         self.sent: list[float] = []
-        self.clock = ArrivalClock()
+        self.decoder = at.AudioDecoder("float32", SR)
         qos = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
         self.sub = client.node.create_subscription(Float32MultiArray, topic, self._on_msg, qos)
 
     def _on_msg(self, msg, info):
         sent = info["source_timestamp"] * 1e-9
-        self.chunks.append(at.multiarray_to_chunk(msg, SR, sent, self.clock))
+        self.chunks.append(self.decoder.decode(msg, sent))
         self.sent.append(sent)
 
 
