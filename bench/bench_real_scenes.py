@@ -26,9 +26,8 @@ import argparse
 import json
 from collections import Counter
 
-import numpy as np
-
 from avs_core import assets
+from avs_core.audio.frontend import level_dbfs
 from avs_core.media import iter_windows
 from avs_core.ontology import Ontology
 from avs_core.pipeline import AVSPipeline
@@ -109,18 +108,13 @@ def judge(res, source: str | None, named_ok: set[str]) -> str:
 SILENT_BELOW_PEAK_DB = 30.0
 
 
-def _level_db(samples) -> float:
-    a = np.asarray(samples, np.float64)
-    return float(10 * np.log10(np.mean(a ** 2) + 1e-20))
-
-
 def run(pipe: AVSPipeline, onto: Ontology) -> list[dict]:
     rows = []
     for clip, (sounds, source, visible, hidden) in PAIRS.items():
         named_ok = {n for s in sounds for n in onto.subtree(s)}
         for photo, vis in [(p, True) for p in visible] + [(p, False) for p in hidden]:
             windows = list(iter_windows(assets.resolve(photo), assets.resolve(f"real_sounds/{clip}"), 1.0, 1.0))
-            levels = [_level_db(w.audio) for w in windows]
+            levels = [level_dbfs(w.audio) for w in windows]
             marks, details, foreign = "", [], 0
             for w, level in zip(windows, levels):
                 res = pipe(w)
