@@ -678,35 +678,33 @@ def _jsonable(value):
 
 def run(cfg: dict[str, dict[str, Any]], ros_args: list[str] | None = None) -> int:
     """Start the node with ``cfg`` (sections of config/avs.yaml); returns the exit code."""
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
+
+    from .node_main import ros_session
 
     dds.apply_profile()  # before the first participant: Fast DDS reads it then
-    rclpy.init(args=["avs_node", *(ros_args or [])])
-    node = None
-    try:
+    with ros_session(["avs_node", *(ros_args or [])]):
+        node = None
         try:
-            node = AvsNode(cfg)
-        except AVSError as exc:
-            print(f"avs_node: {exc}")
-            return 2
-        if node.values["autostart"]:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                return 1
-            if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-                return 1
-        else:
-            node.get_logger().info("unconfigured, waiting for lifecycle transitions (autostart is false)")
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node._stop_processing()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+            try:
+                node = AvsNode(cfg)
+            except AVSError as exc:
+                print(f"avs_node: {exc}")
+                return 2
+            if node.values["autostart"]:
+                if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                    return 1
+                if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                    return 1
+            else:
+                node.get_logger().info("unconfigured, waiting for lifecycle transitions (autostart is false)")
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            executor.spin()
+        finally:
+            if node is not None:
+                node._stop_processing()
+                node.destroy_node()
     return 0
 
 

@@ -266,25 +266,22 @@ def _run_make(args) -> int:
 
 def _run_play(args) -> int:
     import rclpy
-    from rclpy.executors import ExternalShutdownException
+
+    from .node_main import ros_session
 
     remap = dict(item.split(":=", 1) for item in args.remap)
-    rclpy.init()
-    node = rclpy.create_node("avs_bag_player")
-    player = None
-    try:
-        player = BagPlayer(node, args.bag, rate=args.rate, clock_hz=args.clock_hz, remap=remap)
-        print(f"playing {args.bag}: {', '.join(player.topics)}" + (" (looping)" if args.loop == 0 else ""), flush=True)
-        if not player.wait_for_subscribers(args.wait):
-            print(f"no subscriber after {args.wait:.1f} s on {', '.join(player.unmatched())}: playing anyway", flush=True)
-        player.play(args.loop)
-        print(f"done: {player.published} messages, {player.loops_done} loop(s)", flush=True)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if player is not None:
-            player.close()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    with ros_session():
+        node = rclpy.create_node("avs_bag_player")
+        player = None
+        try:
+            player = BagPlayer(node, args.bag, rate=args.rate, clock_hz=args.clock_hz, remap=remap)
+            print(f"playing {args.bag}: {', '.join(player.topics)}" + (" (looping)" if args.loop == 0 else ""), flush=True)
+            if not player.wait_for_subscribers(args.wait):
+                print(f"no subscriber after {args.wait:.1f} s on {', '.join(player.unmatched())}: playing anyway", flush=True)
+            player.play(args.loop)
+            print(f"done: {player.published} messages, {player.loops_done} loop(s)", flush=True)
+        finally:
+            if player is not None:
+                player.close()
+            node.destroy_node()
     return 0

@@ -147,24 +147,20 @@ class MicNode(Node):
 
 
 def run(cfg: dict[str, dict[str, Any]], ros_args: list[str] | None = None) -> int:
-    from rclpy.executors import ExternalShutdownException
+    from .node_main import ros_session
 
-    rclpy.init(args=["mic_node", *(ros_args or [])])
-    node = None
-    try:
-        node = MicNode(cfg)
-        rclpy.spin(node)
-    except (AVSError, ConfigError) as exc:
-        print(f"mic_node: {exc}")
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    with ros_session(["mic_node", *(ros_args or [])]):
+        node = None
+        try:
+            node = MicNode(cfg)
+            rclpy.spin(node)
+        except (AVSError, ConfigError) as exc:
+            print(f"mic_node: {exc}")
+            return 2
+        finally:
+            if node is not None:
+                node.shutdown()
+                node.destroy_node()
     return 0
 
 

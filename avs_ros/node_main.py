@@ -6,8 +6,9 @@ import each other.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from typing import Callable
+from typing import Callable, Iterator
 
 from avs_core.errors import AVSError
 
@@ -30,6 +31,26 @@ def load_config_arg(path: str | None) -> dict:
     if path is None and not DEFAULT_CONFIG.is_file():
         return {section: {} for section in SECTIONS}
     return load_config(path or DEFAULT_CONFIG)
+
+
+@contextlib.contextmanager
+def ros_session(args: list[str] | None = None) -> Iterator[None]:
+    """rclpy initialised for the ``with`` body; Ctrl-C or an external shutdown ends it quietly.
+
+    The body releases its nodes in its own ``finally``, which runs first; rclpy is shut down
+    after, once (a signal may already have done it).
+    """
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=args)
+    try:
+        yield
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if rclpy.ok():
+            rclpy.shutdown()
 
 
 def node_main(prog: str, run: Callable[[dict, list[str]], int], argv: list[str] | None = None) -> int:
