@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Callable
 
 import cv2
-import numpy as np
 
 from .errors import InputError
 from .stream_processor import StreamOutput, StreamProcessor, StreamSettings
@@ -33,8 +32,12 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 
 
+def _is_camera(source: str) -> bool:
+    return source.isdigit() or source.startswith("/dev/video")
+
+
 def is_live_source(source: str) -> bool:
-    return source.isdigit() or source.startswith("/dev/video") or "://" in source
+    return _is_camera(source) or "://" in source
 
 
 class PyAVSource:
@@ -150,8 +153,8 @@ class LiveWriter:
 def run_live(args, pipeline) -> int:
     """Segment ``args.input`` live until it ends, ``--seconds`` pass or Ctrl-C; returns the exit code."""
     source = str(args.input)
-    audio = (args.audio or ("mic" if source.isdigit() or source.startswith("/dev/video") else "stream")).lower()
-    if source.isdigit() or source.startswith("/dev/video"):
+    audio = (args.audio or ("mic" if _is_camera(source) else "stream")).lower()
+    if _is_camera(source):
         if audio not in ("mic", "none"):
             raise InputError(f"a camera's audio is --audio mic or --audio none, got {args.audio!r}")
         reader = CameraSource(source, microphone=audio == "mic")
