@@ -31,8 +31,6 @@ import numpy as np
 
 from avs_core.errors import InputError
 # The one PCM rule and sample-rate validator of every audio path (avs_core.pcm).
-from avs_core.pcm import MAX_SAMPLE_RATE as MAX_RATE
-from avs_core.pcm import MIN_SAMPLE_RATE as MIN_RATE
 from avs_core.pcm import check_sample_rate as check_rate
 from avs_core.pcm import pcm_to_float
 from avs_core.streaming import ArrivalClock

@@ -41,6 +41,7 @@ from std_msgs.msg import String
 from avs_core.errors import AVSError, ConfigError, InputError
 from avs_core.stream_processor import StreamOutput, StreamProcessor, StreamSettings
 from avs_core.streaming import ChunkPacing
+from avs_core.throttle import ThrottledWarnings
 
 from . import audio_transport as at
 from . import dds
@@ -49,7 +50,6 @@ from .direction import DirectionIO
 from .conversions import backend as image_backend
 from .conversions import check_image_msg, compressed_msg_to_rgb, image_msg_to_rgb, numpy_to_image_msg, stamp_seconds
 from .params import declare, node_specs, pipeline_from_parameters
-from .throttle import ThrottledWarnings
 
 # Jazzy+ rclpy passes MessageInfo (DDS source/receive timestamps) to two-argument callbacks.
 _HAS_MESSAGE_INFO = hasattr(rclpy.subscription.Subscription, "CallbackType")

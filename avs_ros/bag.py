@@ -18,8 +18,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from avs_core.errors import InputError
 
 IMAGE_TOPIC, CAMERA_INFO_TOPIC, AUDIO_INFO_TOPIC = "/camera/image_raw", "/camera/camera_info", "/audio/audio_info"

@@ -21,11 +21,11 @@ from std_msgs.msg import Header
 
 from avs_core.errors import AVSError, ConfigError
 from avs_core.streaming import ArrivalClock
+from avs_core.throttle import ThrottledWarnings
 
 from . import audio_transport as at
 from .conversions import to_stamp
 from .params import declare, mic_specs
-from .throttle import ThrottledWarnings
 
 
 def capture_time(ros_now: float, current_time: float, adc_time: float, frames: int, sample_rate: int) -> tuple[float, bool]:

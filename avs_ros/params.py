@@ -14,8 +14,9 @@ from typing import Any, Mapping
 
 from avs_core.config import CONFIG_DIR, load_yaml
 from avs_core.errors import ConfigError
+from avs_core.pcm import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
-from .audio_transport import MAX_RATE, MIN_RATE, TRANSPORTS
+from .audio_transport import TRANSPORTS
 
 DEFAULT_CONFIG = CONFIG_DIR / "avs.yaml"
 SECTIONS = ("pipeline", "node", "mic", "cues")
@@ -53,7 +54,7 @@ NODE_SPECS = (
     Spec("audio.transport", "auto", "audio messages: audio_common_stamped (ros-drivers AudioDataStamped + AudioInfo), "
          "audio_common (ros-drivers AudioData + AudioInfo), audio_stamped (mgonzs13 AudioStamped), int16 / float32 "
          "(std_msgs MultiArray); auto = the installed audio_common_msgs variant, else float32", choices=TRANSPORTS),
-    Spec("audio.sample_rate", 16000, "sample rate (Hz) of int16/float32 audio (those messages carry none)", range=(MIN_RATE, MAX_RATE)),
+    Spec("audio.sample_rate", 16000, "sample rate (Hz) of int16/float32 audio (those messages carry none)", range=(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)),
     Spec("audio.buffer_s", 5.0, "seconds of audio kept in the ring buffer", range=(1.0, 60.0)),
     Spec("audio.wait_s", 0.1, "longest a frame waits (from its arrival) for its window's audio before going with what arrived",
          range=(0.0, 1.0), runtime=True),
@@ -84,7 +85,7 @@ PIPELINE_RUNTIME = {
 
 MIC_SPECS = (
     Spec("device", "", "PortAudio input device name or index ('' = system default)"),
-    Spec("sample_rate", 16000, "capture sample rate (Hz)", range=(MIN_RATE, MAX_RATE)),
+    Spec("sample_rate", 16000, "capture sample rate (Hz)", range=(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)),
     Spec("channels", 1, "capture channels", range=(1, 32)),
     Spec("chunk_s", 0.1, "seconds of audio per published message", range=(0.005, 1.0)),
     Spec("transport", "auto", "audio messages to publish (see avs_node audio.transport)", choices=TRANSPORTS),
