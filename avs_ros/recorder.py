@@ -51,13 +51,13 @@ class Recorder:
         self._lock = threading.Lock()
         qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         topic = lambda name: f"{self.prefix}/{name}" if self.prefix else name  # noqa: E731
-        self.subs = [
-            self.node.create_subscription(Image, topic("mask"), self._on_mask, qos),
+        self.subs = [self.node.create_subscription(Image, topic("mask"), self._on_mask, qos)]
+        if self.heatmap:  # right after the mask: the executor serves subscriptions in creation order
+            self.subs.append(self.node.create_subscription(Image, topic("heatmap"), self._on_heatmap, qos))
+        self.subs += [
             self.node.create_subscription(String, topic("cues"), self._on_cues, qos),
             self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, qos),
         ]
-        if self.heatmap:
-            self.subs.append(self.node.create_subscription(Image, topic("heatmap"), self._on_heatmap, qos))
         self.subs.append(self.node.create_subscription(CameraInfo, topic("mask/camera_info"), self.camera_infos.append, qos))
         try:
             from vision_msgs.msg import Detection2DArray

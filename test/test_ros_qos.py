@@ -226,7 +226,9 @@ def test_frame_size_changes_mid_stream_and_oversized_frames_get_guidance(system,
                 time.sleep(0.1)
             player.publish_frame(frame, player.now())
             sent[player.sent_stamps[-1]] = (height, width)
-            assert wait_until(lambda: any(m.stamp == player.sent_stamps[-1] for m in recorder.masks()), 60), (width, height)
+            # Mask and heatmap are separate messages: wait for both of this frame.
+            assert wait_until(lambda: any(m.stamp == player.sent_stamps[-1] and m.heatmap_shape is not None
+                                          for m in recorder.masks()), 60), (width, height)
     masks = {m.stamp: m for m in recorder.masks() if m.stamp in sent}
     assert len(masks) == len(sent)
     for stamp, m in masks.items():
