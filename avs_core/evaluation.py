@@ -146,8 +146,10 @@ def evaluate_model(model, cfg: dict, splits: Iterable[str], conditions: Iterable
 
 
 def evaluate_predictor(predict: PredictFn, cfg: dict, splits: Iterable[str], conditions: Iterable[str] | None = None,
-                       protocol: str | None = None, show_progress: bool = True) -> dict[str, dict]:
-    """Score any ``predict`` (a learned model's, the zero-shot pipeline's) on the named splits of ``cfg['data']``."""
+                       protocol: str | None = None, show_progress: bool = True,
+                       audio_before_s: float = 0.0) -> dict[str, dict]:
+    """Score any ``predict`` (a learned model's, the zero-shot pipeline's) on the named splits of ``cfg['data']``;
+    ``audio_before_s``: audio before each frame's second that ``predict`` gets too (its listening context)."""
     from tqdm import tqdm
 
     from .data.factory import build_dataset
@@ -158,6 +160,7 @@ def evaluate_predictor(predict: PredictFn, cfg: dict, splits: Iterable[str], con
     results = {}
     for split in splits:
         ds = build_dataset(cfg["data"], split, seed=int(cfg.get("seed", 0)))
+        ds.audio_before_s = audio_before_s
         samples = (ds[i] for i in range(len(ds)))
         bar = (lambda it, n=len(ds), s=split: tqdm(it, total=n, desc=f"eval {s}")) if show_progress else None
         results[split] = evaluate(predict, samples, conditions, protocol,

@@ -166,7 +166,7 @@ def run_live(args, pipeline) -> int:
         raise InputError("--display needs OpenCV with a GUI (pip install opencv-python); "
                          "this one is headless: use the overlay video in --out")
     writer = LiveWriter(Path(args.out), fps=args.live_fps, display=args.display)
-    settings = StreamSettings(window_s=float(pipeline.cfg["window_s"]))
+    settings = StreamSettings(window_s=float(pipeline.cfg["window_s"]), audio_span_s=pipeline.audio_span_s)
     warnings = ThrottledWarnings(log, interval_s=5.0)
     processor = StreamProcessor(pipeline, decode=lambda rgb: rgb, on_output=writer, settings=settings, warn=warnings.warn)
     if audio == "none":

@@ -75,11 +75,13 @@ def read_video(path: str | os.PathLike, max_seconds: float | None = None) -> Vid
 
 def iter_windows(media: str | os.PathLike, audio: str | os.PathLike | None, window_s: float = 1.0,
                  stride_s: float = 1.0, max_windows: int | None = None,
-                 keep_channels: bool = False) -> Iterator[Window]:
+                 keep_channels: bool = False, span_s: float = 0.0) -> Iterator[Window]:
     """Windows over an image (+ audio file) or a video (+ its own track or a given audio file).
 
     Each window holds ``window_s`` of audio ending at t_end and the frame shown at t_end;
     mono, or (n, channels) float32 with ``keep_channels`` (microphone-array direction).
+    ``span_s`` > ``window_s``: each window's audio reaches back that far (as far as the
+    recording goes), the context ``AVSPipeline.audio_span_s`` asks for.
     ``audio == "none"`` means silence. A still image with no audio is an error: the
     caller must say "none" explicitly rather than get silent masks by accident.
     """
@@ -111,7 +113,7 @@ def iter_windows(media: str | os.PathLike, audio: str | os.PathLike | None, wind
         for i in range(n):
             t_end = min(window_s + i * stride_s, duration)
             t_start = max(0.0, t_end - window_s)
-            chunk = samples[int(round(t_start * sr)):int(round(t_end * sr))]
+            chunk = samples[int(round(max(0.0, t_end - max(span_s, window_s)) * sr)):int(round(t_end * sr))]
             frame = still if is_image else video.at(max(0, int(round(t_end * video.fps)) - 1))
             yield Window(frame=frame, audio=chunk, sample_rate=sr, t_start=t_start, t_end=t_end)
     finally:

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Protocol
 import numpy as np
 
 from . import assets
-from .audio.frontend import AudioFrontend, check_sample_rate, level_dbfs
+from .audio.frontend import AudioFrontend, check_sample_rate, duration_s, level_dbfs
 from .config import CONFIG_DIR, load_yaml, merge
 from .device import resolve_device
 from .doa_fusion import DirectionStage
@@ -37,7 +37,8 @@ class Segmenter(Protocol):
 def pipeline_config(cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The defaults from config/pipeline.yaml with ``cfg`` merged over them, validated."""
     out = merge(load_yaml(DEFAULTS_PATH), cfg or {})
-    for key, lo, hi in (("window_s", 0.1, 10.0), ("audio_threshold", 0.0, 1.0), ("mask_threshold", 0.0, 1.0)):
+    for key, lo, hi in (("window_s", 0.1, 10.0), ("tagger_context_s", 0.0, 10.0), ("audio_threshold", 0.0, 1.0),
+                        ("mask_threshold", 0.0, 1.0)):
         value = out.get(key)
         if not isinstance(value, (int, float)) or not lo <= float(value) <= hi:
             raise ConfigError(f"pipeline.{key} must be a number in [{lo}, {hi}], got {value!r}")
@@ -50,6 +51,14 @@ def pipeline_config(cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
     if out.get("precision") not in PRECISIONS:
         raise ConfigError(f"pipeline.precision must be one of {', '.join(PRECISIONS)}, got {out.get('precision')!r}")
     return out
+
+
+def audio_span_s(cfg: Mapping[str, Any]) -> float:
+    """Seconds of audio a window should carry, ending at its frame: the window, or the zero-shot tagger's
+    longer context (``tagger_context_s``). Producers of windows (``iter_windows``, the stream processor)
+    use it; shorter audio is accepted (the start of a recording or stream)."""
+    context = float(cfg["tagger_context_s"]) if cfg["model"] == "zero_shot" else 0.0
+    return max(float(cfg["window_s"]), context)
 
 
 # pipeline.precision -> torch.autocast dtype on CUDA (None: full fp32); CPU runs always fp32.
@@ -113,13 +122,26 @@ class AVSPipeline:
         audio = rng.normal(0, 0.1, 16000).astype(np.float32)
         self.segmenter.segment(frame, audio, 16000, None)
 
+    @property
+    def audio_span_s(self) -> float:
+        return audio_span_s(self.cfg)
+
     def audio_tags(self, samples: np.ndarray, sample_rate: int, k: int = 5) -> list[tuple[str, float]]:
-        return self.segmenter.audio_tags(self._window_audio(samples, sample_rate), sample_rate, k)
+        return self.segmenter.audio_tags(self._heard_audio(samples, sample_rate), sample_rate, k)
 
     def _window_audio(self, samples: Any, sample_rate: int) -> np.ndarray:
         """The last window_s seconds, mono, at the input rate (segmenters resample to their own)."""
         sr = check_sample_rate(sample_rate)
         return AudioFrontend(sr, float(self.cfg["window_s"])).window(samples, sr).numpy()
+
+    def _heard_audio(self, samples: Any, sample_rate: int) -> np.ndarray:
+        """What the segmenter listens to: the last ``audio_span_s`` seconds of what was given, mono, never
+        padded beyond the window (zeros would dilute the tagger's time-pooled evidence)."""
+        window_s = float(self.cfg["window_s"])
+        span = min(self.audio_span_s, max(window_s, duration_s(samples, sample_rate)))
+        if span <= window_s:
+            return self._window_audio(samples, sample_rate)
+        return AudioFrontend(sample_rate, span).window(samples, sample_rate).numpy()
 
     def __call__(self, window: Window) -> AVSResult:
         t0 = time.perf_counter()
@@ -139,7 +161,8 @@ class AVSPipeline:
             timings["total"] = (time.perf_counter() - t0) * 1e3
             return AVSResult(np.zeros((h, w), bool), np.zeros((h, w), np.float32), [], timings, True, info)
         with inference_context(self.device, self.cfg["precision"]):
-            out = self.segmenter.segment(downscale(rgb, small), audio, window.sample_rate, window.cues)
+            heard = self._heard_audio(window.audio, window.sample_rate)
+            out = self.segmenter.segment(downscale(rgb, small), heard, window.sample_rate, window.cues)
         timings.update(out.timings_ms)
         info.update(out.info)
         heatmap = out.heatmap

@@ -42,6 +42,9 @@ class StreamSettings:
     """Timing knobs; the front end may change them while running (plain attribute writes)."""
 
     window_s: float = 1.0
+    # Audio handed to the pipeline, ending at the frame (AVSPipeline.audio_span_s: the window, or the
+    # tagger's longer context); at most the ring's capacity. Coverage and waiting concern the window only.
+    audio_span_s: float = 0.0
     wait_s: float = 0.1  # longest a frame waits for its audio, counted from its arrival
     min_coverage: float = 0.9  # window coverage at which a frame goes without waiting
     max_rate_hz: float = 0.0  # 0: as fast as inference allows
@@ -219,6 +222,7 @@ class StreamProcessor:
             samples, t_start, coverage = np.zeros(int(window_s * sr), np.float32), frame.stamp - window_s, 0.0
         else:
             sr, samples, t_start, coverage = win.sample_rate, win.samples, win.t_start, win.coverage
+            samples = self._with_context(samples, frame.stamp, window_s)
         cues = None
         if self.refresher is not None:
             self.refresher.offer(rgb, samples, sr, frame.stamp)
@@ -234,6 +238,15 @@ class StreamProcessor:
         self.inference.add(result.timings_ms.get("total", 0.0) / 1e3)
         self.latency.add(self.clock() - frame.stamp)
         return out
+
+    def _with_context(self, window: np.ndarray, t_end: float, window_s: float) -> np.ndarray:
+        """The window with the received audio before it, up to ``audio_span_s`` in all (the stream's
+        start is not padded with silence: it would dilute the tagger's evidence)."""
+        earliest = self.ring.earliest_time
+        span = min(float(self.settings.audio_span_s), self.ring.capacity_s, t_end - (earliest or t_end))
+        if span <= window_s:
+            return window
+        return self.ring.window(t_end, span).samples
 
     def _audio_ready(self, frame: Frame) -> bool:
         return self.ring.coverage(frame.stamp, self.settings.window_s) >= self.settings.min_coverage

@@ -64,6 +64,12 @@ class AudioRing:
         with self._lock:
             return self._chunks[-1].t_end(self.sample_rate) if self._chunks else None
 
+    @property
+    def earliest_time(self) -> float | None:
+        """Capture time of the oldest sample still held, or None when empty."""
+        with self._lock:
+            return self._chunks[0].t_first if self._chunks else None
+
     def clear(self) -> None:
         with self._lock:
             self._chunks.clear()

@@ -610,6 +610,7 @@ class AvsNode(LifecycleNode):
             return
         settings = self.stream.settings
         settings.window_s = float(self.values["pipeline.window_s"])
+        settings.audio_span_s = self.pipeline.audio_span_s
         settings.wait_s = self.values["audio.wait_s"]
         settings.min_coverage = self.values["audio.min_coverage"]
         settings.max_rate_hz = self.values["max_rate_hz"]

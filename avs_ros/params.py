@@ -78,6 +78,8 @@ NODE_SPECS = (
 # Pipeline keys that may change at run time (AVSPipeline.update validates them again).
 PIPELINE_RUNTIME = {
     "window_s": (0.1, 10.0, "seconds of audio ending at the frame stamp"),
+    "tagger_context_s": (0.0, 10.0, "zero-shot: seconds of audio ending at the frame stamp that the tagger hears "
+                         "(at most audio.buffer_s)"),
     "silence_dbfs": (-200.0, 0.0, "RMS level (dBFS) below which the window is silent and the mask empty"),
     "audio_threshold": (0.0, 1.0, "tagger probability at which a sound counts as sounding"),
     "mask_threshold": (0.0, 1.0, "heatmap value at which a pixel joins the mask"),

@@ -17,8 +17,16 @@ segment`) is judged at class level:
 
 Visible pairs want H; not-visible pairs want N. The truth is per recording (the
 source is assumed audible in every window but the silent ones), so quiet windows
-that are not silent count against us.
-Usage: python bench/bench_real_scenes.py [--json out.json] [--variants default aggregate=max ...]
+that are not silent count against us. Each window carries the audio before it that
+the pipeline asks for (``AVSPipeline.audio_span_s``: the tagger's context), as far
+as the recording goes back, as ``avs segment`` does.
+
+Switches: two recordings back to back, the photo showing the first one's source
+only. A tagger context longer than the window keeps a sound that has stopped
+audible a little longer; the table counts the windows after the switch that still
+mask the first source, and (second recording first) the windows after the switch
+before its source is masked.
+Usage: python bench/bench_real_scenes.py [--json out.json] [--variants default tagger_context_s=1 aggregate=max ...]
 """
 from __future__ import annotations
 
@@ -26,11 +34,15 @@ import argparse
 import json
 from collections import Counter
 
+import numpy as np
+
 from avs_core import assets
-from avs_core.audio.frontend import level_dbfs
+from avs_core.audio.frontend import level_dbfs, read_audio, resample, to_mono_float
+from avs_core.image import read_image
 from avs_core.media import iter_windows
 from avs_core.ontology import Ontology
 from avs_core.pipeline import AVSPipeline
+from avs_core.types import Window
 
 # recording -> (accepted sound names (ontology subtrees), visible concept(s), photos with it, photos without it)
 PAIRS = {
@@ -63,35 +75,41 @@ PAIRS = {
     "trumpet_librosa_sorohanro.ogg": (["Brass instrument", "Musical instrument", "Music"], None, [], ["grace_hopper"]),
 }
 
+# (first recording, second recording, photo showing the first one's source only, that source's concept)
+SWITCHES = [
+    ("dog_bark_esc10_2-117271-A.ogg", "helicopter_esc10_2-37806-C.ogg", "pets", "dog"),
+    ("crying_baby_esc10_3-152007-B.ogg", "guitar_chord_berklee_1.mp3", "grace_hopper", "person"),
+    ("dog_bark_esc10_3-155312-A.ogg", "church_bells_antum_01.flac", "yolox_dog", "dog"),
+]
+SWITCH_AT_S = 4  # seconds of each recording before the switch (all of them last at least this long)
+
 # Bridge concept of the recordings no photo shows (for the audio-only concept scores).
 UNSEEN_CONCEPT = {"cow_antum_01.flac": "cow", "sheep_antum_baa.flac": "sheep", "horse_berklee_1.mp3": "horse",
                   "train_horn_opensfx_10.wav": "train", "airplane_jet_opensfx_09.wav": "aeroplane",
                   "clock_tick_esc10_3-142593-A.ogg": "clock", "toilet_flush_berklee.mp3": "toilet"}
 
 
-def concept_scores(pipe: AVSPipeline, settings: list[dict]) -> list[tuple[int, int, int]]:
-    """Audio only: per setting, (true concept heard, windows with a true concept, other concepts heard)
-    over every window of every recording, at pipeline.audio_threshold."""
+def concept_scores(pipe: AVSPipeline) -> tuple[int, int, int]:
+    """Audio only, with the pipeline's current settings: (true concept heard, windows with a true concept,
+    other concepts heard) over every window of every recording, at pipeline.audio_threshold."""
     from avs_core.sound_sources import calibrate
 
     seg, thr = pipe.segmenter, float(pipe.cfg["audio_threshold"])
-    probs = []
+    hits = windows = false = 0
     for clip, (_, source, *_rest) in PAIRS.items():
         truth = set((source or UNSEEN_CONCEPT.get(clip, "")).split("|")) - {""}
-        for w in iter_windows(assets.resolve("cat"), assets.resolve(f"real_sounds/{clip}"), 1.0, 1.0):
-            probs.append((truth, seg.tagger.tag(w.audio, w.sample_rate).probs))
-    out = []
-    for setting in settings:
-        for key, value in setting.items():
-            setattr(seg.bridge, key, value)
-        hits = windows = false = 0
-        for truth, p in probs:
-            e = calibrate(p, seg.bridge.evidence_floor)
+        for w in recording_windows(pipe, "cat", clip):
+            # What the pipeline's tagger hears: the window's audio, up to audio_span_s.
+            e = calibrate(seg.tagger.tag(w.audio, w.sample_rate).probs, seg.bridge.evidence_floor)
             heard = {c.name for c in seg.bridge.concepts
                      if seg.bridge.score(e, c.audio_indices) >= (c.threshold if c.threshold is not None else thr)}
             hits, windows, false = hits + bool(heard & truth), windows + bool(truth), false + len(heard - truth)
-        out.append((hits, windows, false))
-    return out
+    return hits, windows, false
+
+
+def recording_windows(pipe: AVSPipeline, photo: str, clip: str) -> list[Window]:
+    return list(iter_windows(assets.resolve(photo), assets.resolve(f"real_sounds/{clip}"), 1.0, 1.0,
+                             span_s=pipe.audio_span_s))
 
 
 def judge(res, source: str | None, named_ok: set[str]) -> str:
@@ -113,8 +131,8 @@ def run(pipe: AVSPipeline, onto: Ontology) -> list[dict]:
     for clip, (sounds, source, visible, hidden) in PAIRS.items():
         named_ok = {n for s in sounds for n in onto.subtree(s)}
         for photo, vis in [(p, True) for p in visible] + [(p, False) for p in hidden]:
-            windows = list(iter_windows(assets.resolve(photo), assets.resolve(f"real_sounds/{clip}"), 1.0, 1.0))
-            levels = [level_dbfs(w.audio) for w in windows]
+            windows = recording_windows(pipe, photo, clip)
+            levels = [level_dbfs(w.audio[-w.sample_rate:]) for w in windows]  # the 1 s window, not its context
             marks, details, foreign = "", [], 0
             for w, level in zip(windows, levels):
                 res = pipe(w)
@@ -128,6 +146,32 @@ def run(pipe: AVSPipeline, onto: Ontology) -> list[dict]:
             rows.append({"clip": clip, "photo": photo, "visible": vis, "windows": marks, "details": details,
                          "foreign_names": foreign})
     return rows
+
+
+def mono_16k(clip: str, seconds: float) -> np.ndarray:
+    raw, sr = read_audio(assets.resolve(f"real_sounds/{clip}"))
+    return resample(to_mono_float(raw, sr), sr, 16000)[: int(seconds * 16000)]
+
+
+def switches(pipe: AVSPipeline) -> list[dict]:
+    """Per switch: windows after it that still mask the first source (lag), and in reverse order the
+    windows after it before the source is masked (onset), with the mask strings (M masked, . not)."""
+    out = []
+    for first, second, photo, source in SWITCHES:
+        frame = read_image(assets.resolve(photo))
+        row = {"switch": f"{first} -> {second}", "photo": photo}
+        for name, order in (("lag", (first, second)), ("onset", (second, first))):
+            audio = np.concatenate([mono_16k(c, SWITCH_AT_S) for c in order])
+            marks = ""
+            for t_end in range(1, 2 * SWITCH_AT_S + 1):
+                lo = max(0, int((t_end - pipe.audio_span_s) * 16000))
+                res = pipe(Window(frame, audio[lo: t_end * 16000], 16000, t_end - 1.0, float(t_end)))
+                marks += "M" if res.mask.any() and source in {n for n, _ in res.labels} else "."
+            after = marks[SWITCH_AT_S:]
+            row[name] = len(after) - len(after.lstrip("M")) if name == "lag" else len(after) - len(after.lstrip("."))
+            row[f"{name}_marks"] = marks
+        out.append(row)
+    return out
 
 
 def table(rows: list[dict]) -> str:
@@ -149,6 +193,15 @@ def totals(rows: list[dict]) -> dict[str, Counter]:
     return out
 
 
+BRIDGE_KEYS = ("aggregate", "evidence_floor", "generic_descend")
+
+
+def apply(pipe: AVSPipeline, settings: dict) -> None:
+    for key in BRIDGE_KEYS:
+        setattr(pipe.segmenter.bridge, key, settings[key])
+    pipe.update(tagger_context_s=settings["tagger_context_s"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="write every window's outcome, labels and heard_not_visible here")
@@ -159,7 +212,7 @@ def main() -> None:
     onto = Ontology.load()
     pipe = AVSPipeline.from_config({"device": "cpu"})
     bridge = pipe.segmenter.bridge
-    defaults = {k: getattr(bridge, k) for k in ("aggregate", "evidence_floor", "generic_descend")}
+    defaults = {k: getattr(bridge, k) for k in BRIDGE_KEYS} | {"tagger_context_s": pipe.cfg["tagger_context_s"]}
     variants = {}
     for variant in args.variants:
         settings = dict(defaults)
@@ -167,17 +220,23 @@ def main() -> None:
             key, value = item.split("=")
             settings[key] = value if key == "aggregate" else float(value)
         variants[variant] = settings
-    print("concepts heard from the audio alone (true concept heard / windows with one; other concepts heard)")
-    for name, (hits, windows, false) in zip(variants, concept_scores(pipe, list(variants.values()))):
-        print(f"{name:28s} {hits:3d} / {windows:3d}   false {false:3d}")
-    results = {}
+    results, switch_rows, concepts = {}, {}, {}
     for variant, settings in variants.items():
-        for key, value in settings.items():
-            setattr(bridge, key, value)
+        apply(pipe, settings)
+        concepts[variant] = concept_scores(pipe)
         rows = run(pipe, onto)
-        results[variant] = rows
+        results[variant], switch_rows[variant] = rows, switches(pipe)
         print(f"\n## {variant}: {settings}\n")
         print(table(rows))
+    print("\nconcepts heard from the audio alone (true concept heard / windows with one; other concepts heard)")
+    for name, (hits, windows, false) in concepts.items():
+        print(f"{name:28s} {hits:3d} / {windows:3d}   false {false:3d}")
+    print(f"\nswitches after {SWITCH_AT_S} s (M first source masked; lag: windows after the switch still masking it; "
+          "onset: second recording first, windows after the switch before it is masked)")
+    for name, rows in switch_rows.items():
+        for r in rows:
+            print(f"{name:28s} {r['switch']:62s} {r['photo']:13s} lag {r['lag']} {r['lag_marks']}  "
+                  f"onset {r['onset']} {r['onset_marks']}")
     print("\nwindows per outcome (H hit, X hit+extra, N honest miss, E empty unnamed, W wrong; S silent, not judged)")
     for name, rows in results.items():
         for kind, c in totals(rows).items():
@@ -185,7 +244,7 @@ def main() -> None:
                   + f"  of {sum(c[k] for k in 'HXNEW')}  (S={c['S']}; windows naming a sound not in the clip: {c['foreign']})")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=1)
+            json.dump({"scenes": results, "switches": switch_rows}, fh, indent=1)
 
 
 if __name__ == "__main__":

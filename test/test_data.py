@@ -106,6 +106,10 @@ def test_s4_layout_pairs_frame_k_with_second_k(tmp_path):
     s = test[3]
     assert s["frame"] == 3 and s["image"].shape == (24, 32, 3) and s["mask"].sum() == 24 * 16
     assert s["sample_rate"] == 8000 and np.allclose(s["audio"], 0.3)
+    # A listening context (the zero-shot tagger's): the seconds before the frame's own, as far as the clip goes.
+    test.audio_before_s = 1.5
+    np.testing.assert_allclose(test[3]["audio"], np.repeat([0.1, 0.2, 0.2, 0.3, 0.3], 4000), atol=1e-7)
+    np.testing.assert_allclose(test[1]["audio"], np.repeat([0.0, 0.1], 8000), atol=1e-7)
     with pytest.raises(ConfigError):
         AVSObjectDataset(tmp_path / "missing", "s4", "test")
 

@@ -284,3 +284,15 @@ def test_video_windows_stream_frames_in_time_order(asset):
     for w in windows:
         assert w.audio.shape[0] == w.sample_rate  # one second of the clip's own track
         assert np.array_equal(w.frame, frames[int(round(w.t_end * 24)) - 1])  # the frame shown at t_end (24 fps)
+
+
+def test_windows_reach_back_over_the_taggers_context(asset):
+    from avs_core.media import iter_windows
+
+    track, sr = read_audio(asset("bbb_30s"))
+    track = to_mono_float(track, sr)
+    windows = list(iter_windows(asset("bbb_30s"), None, window_s=1.0, stride_s=1.0, max_windows=4, span_s=2.5))
+    # As far back as the recording goes: 1 s, 2 s, then 2.5 s, each ending at the frame's time.
+    assert [round(w.audio.shape[0] / sr, 3) for w in windows] == [1.0, 2.0, 2.5, 2.5]
+    assert [(w.t_start, w.t_end) for w in windows] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 4.0)]
+    np.testing.assert_array_equal(windows[3].audio, track[int(1.5 * sr):4 * sr])

@@ -40,6 +40,7 @@ class StubPipeline:
 
     device = "cpu"
     direction = None  # no microphone-array direction stage
+    audio_span_s = 1.0  # the window alone
 
     def __init__(self, gate: threading.Event | None = None):
         self.gate = gate

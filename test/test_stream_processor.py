@@ -229,3 +229,19 @@ def test_reset_timeline_accepts_earlier_stamps_and_forgets_old_audio():
     h.audio(9.0, 10.0)
     out = h.proc.process(h.proc.slot.get(timeout=0))
     assert out.frame.stamp == 10.0 and out.coverage == 1.0
+
+
+def test_pipeline_gets_the_audio_before_the_window_as_far_as_the_stream_goes(harness):
+    h = harness(StreamSettings(window_s=1.0, audio_span_s=2.5, wait_s=NEVER, min_coverage=1.0, max_frame_age_s=NEVER))
+    for k in range(15):  # 0.1 s chunks from t = 8.5, each filled with its own index
+        h.proc.add_audio(np.full(1600, k, np.float32), 8.5 + 0.1 * k, SR)
+    assert h.frame(9.7) and wait_for(lambda: h.stamps() == [9.7])
+    # The stream began 1.2 s before the frame: all of it, no silence padded in front.
+    first = h.pipeline.windows[0].audio[:, 0]
+    np.testing.assert_array_equal(first, np.repeat(np.arange(12, dtype=np.float32), 1600))
+    assert h.outputs[0].coverage == 1.0 and h.outputs[0].t_start == pytest.approx(8.7)  # the 1 s window's
+    for k in range(15, 40):
+        h.proc.add_audio(np.full(1600, k, np.float32), 8.5 + 0.1 * k, SR)
+    assert h.frame(12.0) and wait_for(lambda: h.stamps() == [9.7, 12.0])
+    # 2.5 s ending at the frame: chunks 10..34.
+    np.testing.assert_array_equal(h.pipeline.windows[1].audio[:, 0], np.repeat(np.arange(10, 35, dtype=np.float32), 1600))

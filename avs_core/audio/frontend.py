@@ -86,6 +86,11 @@ def to_mono_float(samples, sample_rate) -> np.ndarray:
     return _mono(_time_major(samples, sample_rate))
 
 
+def duration_s(samples, sample_rate) -> float:
+    """Seconds of audio in a (n,) or (n, ch) / (ch, n) buffer (the layout rules of ``to_mono_float``)."""
+    return _time_major(samples, sample_rate).shape[0] / check_sample_rate(sample_rate)
+
+
 def resample(x, sr_from, sr_to):
     """Band-limited resampling (torchaudio sinc interpolation) along the last axis.
 

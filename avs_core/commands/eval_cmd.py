@@ -26,12 +26,14 @@ def register(sub) -> None:
 
 
 def zero_shot_predict(pipeline_cfg: dict, device: str):
-    """predict(frame, audio, sr, cues) -> the zero-shot pipeline's heatmap (a per-pixel probability)."""
+    """(predict(frame, audio, sr, cues) -> the zero-shot pipeline's heatmap (a per-pixel probability),
+    seconds of audio before the frame's window it listens to)."""
     from ..pipeline import AVSPipeline
     from ..types import Window
 
     pipe = AVSPipeline.from_config({**pipeline_cfg, "model": "zero_shot", "device": device})
-    return lambda frame, audio, sr, cues: pipe(Window(frame, audio, sr, cues=cues or None)).heatmap
+    context = pipe.audio_span_s - float(pipe.cfg["window_s"])
+    return (lambda frame, audio, sr, cues: pipe(Window(frame, audio, sr, cues=cues or None)).heatmap), context
 
 
 def run(args) -> int:
@@ -42,8 +44,8 @@ def run(args) -> int:
     if not splits:
         raise ConfigError("no splits to evaluate: pass --splits or set eval.splits")
     if args.model == "zero_shot":
-        predict = zero_shot_predict(dict(cfg.get("pipeline") or {}), args.device)
-        results = evaluate_predictor(predict, cfg, splits, args.conditions, args.protocol)
+        predict, context = zero_shot_predict(dict(cfg.get("pipeline") or {}), args.device)
+        results = evaluate_predictor(predict, cfg, splits, args.conditions, args.protocol, audio_before_s=context)
     else:
         from ..modeling import load_checkpoint
 

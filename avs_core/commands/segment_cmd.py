@@ -40,7 +40,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..live import is_live_source, run_live
     from ..media import iter_windows
-    from ..pipeline import AVSPipeline, pipeline_config
+    from ..pipeline import AVSPipeline, audio_span_s, pipeline_config
     from ..visualize import colorize_heatmap, overlay
 
     cfg = load_yaml(args.config) if args.config else {}
@@ -55,7 +55,7 @@ def run(args) -> int:
         return run_live(args, AVSPipeline.from_config(cfg))
     # Read and check the input before loading any model: a bad file fails fast and alone.
     windows = iter_windows(args.input, args.audio, float(cfg["window_s"]), args.stride_s, args.max_windows,
-                           keep_channels=bool(args.mic_positions))
+                           keep_channels=bool(args.mic_positions), span_s=audio_span_s(cfg))
     first = next(windows)
     if args.mic_positions:
         _check_channels(first.audio, cfg["doa"], args.audio)

@@ -72,13 +72,15 @@ def labels_from_rgb(rgb: np.ndarray, palette: np.ndarray, source: str = "mask") 
     return order[pos].astype(np.int64)
 
 
-def read_audio_second(path: Path, second: int, seconds: float = 1.0) -> tuple[np.ndarray, int]:
-    """Mono float32 audio of [second, second + seconds) from a WAV file, zero-padded at the end."""
+def read_audio_second(path: Path, second: int, seconds: float = 1.0, before_s: float = 0.0) -> tuple[np.ndarray, int]:
+    """Mono float32 audio of [second - before_s, second + seconds) from a WAV file (the part before the
+    file's start left out), zero-padded at the end."""
     if not path.is_file():
         raise InputError(f"audio file not found: {path}")
     info = sf.info(str(path))
     sr = int(info.samplerate)
-    start, n = int(round(second * sr)), int(round(seconds * sr))
+    start = max(0, int(round((second - before_s) * sr)))
+    n = int(round((second + seconds) * sr)) - start
     data, _ = sf.read(str(path), start=min(start, info.frames), stop=min(start + n, info.frames),
                       dtype="float32", always_2d=True)
     x = to_mono_float(data, sr) if data.size else np.zeros(0, np.float32)
@@ -122,6 +124,10 @@ def v3_rows(name: str, assets_root: str | None = None) -> list[dict]:
 
 class FrameDataset(torch.utils.data.Dataset):
     """Base: a list of frame records, each loaded on demand into a frame sample dict."""
+
+    # Seconds of audio before each frame's own second included in its sample (as far as the clip goes):
+    # a model's listening context, e.g. the zero-shot tagger's (AVSPipeline.audio_span_s - window_s).
+    audio_before_s: float = 0.0
 
     def __init__(self, records: list[dict], name: str):
         if not records:
@@ -197,7 +203,7 @@ class AVSObjectDataset(FrameDataset):
     def load(self, rec: dict) -> dict:
         image = _read_rgb(rec["image"])
         mask = (_read_rgb(rec["mask"]).max(axis=2) > 127).astype(np.uint8)
-        audio, sr = read_audio_second(rec["wav"], rec["frame"])
+        audio, sr = read_audio_second(rec["wav"], rec["frame"], before_s=self.audio_before_s)
         return {"image": image, "audio": audio, "sample_rate": sr, "mask": mask, "labels": None,
                 "cues": frame_cues(self.cues, rec["video_id"], rec["frame"]),
                 "video_id": rec["video_id"], "frame": rec["frame"]}
@@ -250,7 +256,7 @@ class AVSSemanticDataset(FrameDataset):
             mask = (labels > 0).astype(np.uint8)
         else:
             labels, mask = None, (rgb.max(axis=2) > 0).astype(np.uint8)
-        audio, sr = read_audio_second(rec["wav"], rec["frame"])
+        audio, sr = read_audio_second(rec["wav"], rec["frame"], before_s=self.audio_before_s)
         return {"image": image, "audio": audio, "sample_rate": sr, "mask": mask, "labels": labels,
                 "cues": frame_cues(self.cues, rec["video_id"], rec["frame"]),
                 "video_id": rec["video_id"], "frame": rec["frame"]}

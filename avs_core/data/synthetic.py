@@ -343,7 +343,8 @@ class SyntheticDataset(FrameDataset):
 
     def load(self, rec: dict) -> dict:
         c, k = self.clip(rec["clip"]), rec["frame"]
-        return {"image": c.frames[k], "audio": c.audio[k * SAMPLE_RATE:(k + 1) * SAMPLE_RATE],
+        start = max(0, int(round((k - self.audio_before_s) * SAMPLE_RATE)))
+        return {"image": c.frames[k], "audio": c.audio[start:(k + 1) * SAMPLE_RATE],
                 "sample_rate": SAMPLE_RATE, "mask": c.masks[k], "labels": c.labels[k].astype(np.int64),
                 "silent_visible": c.silent_visible[k], "cues": list(c.visible[k]),
                 "video_id": rec["video_id"], "frame": k}
