@@ -25,6 +25,7 @@ import cv2
 
 from .errors import InputError
 from .stream_processor import StreamOutput, StreamProcessor, StreamSettings
+from .streaming import BlockClock
 from .throttle import ThrottledWarnings
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,11 @@ class CameraSource:
         if self.microphone:
             import sounddevice as sd
 
+            clock = BlockClock()
+
             def capture(data, frames, info, status):
-                on_audio(data[:, 0].copy(), time.time() - frames / SAMPLE_RATE)
+                on_audio(data[:, 0].copy(), clock.stamp(time.time(), info.currentTime, info.inputBufferAdcTime,
+                                                        frames, SAMPLE_RATE)[0])
 
             stream = sd.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32", blocksize=1600, callback=capture)
             stream.start()

@@ -299,6 +299,29 @@ class ArrivalClock:
         return t_first
 
 
+class BlockClock:
+    """Capture time of the first sample of each microphone block (PortAudio input callbacks).
+
+    From the device's ADC time when it reports one (``inputBufferAdcTime`` on the stream
+    clock ``currentTime``, mapped onto the caller's clock), else from the blocks' arrival
+    times through an ArrivalClock: the callback runs late by a varying amount.
+    """
+
+    def __init__(self, horizon_s: float = 1.0):
+        self.arrivals = ArrivalClock(horizon_s)
+
+    def reset(self) -> None:
+        """A new stream (device reopened): forget the arrival history."""
+        self.arrivals.reset()
+
+    def stamp(self, now: float, current_time: float, adc_time: float, frames: int,
+              sample_rate: int) -> tuple[float, bool]:
+        """(capture time of the block's first sample on the ``now`` clock, whether it came from the ADC time)."""
+        if adc_time > 0 and current_time > 0 and 0 <= current_time - adc_time < 10.0:
+            return now - (current_time - adc_time), True
+        return self.arrivals.stamp(frames, sample_rate, now), False
+
+
 class ChunkPacing:
     """Sample rate implied by how fast chunks arrive: median over recent chunks of n_samples / inter-arrival time.
 

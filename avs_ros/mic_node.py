@@ -20,19 +20,12 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
 
 from avs_core.errors import AVSError, ConfigError
-from avs_core.streaming import ArrivalClock
+from avs_core.streaming import BlockClock
 from avs_core.throttle import ThrottledWarnings
 
 from . import audio_transport as at
 from .conversions import to_stamp
 from .params import declare, mic_specs
-
-
-def capture_time(ros_now: float, current_time: float, adc_time: float, frames: int, sample_rate: int) -> tuple[float, bool]:
-    """ROS time of a block's first sample from PortAudio times; (stamp, from_adc)."""
-    if adc_time > 0 and current_time > 0 and 0 <= current_time - adc_time < 10.0:
-        return ros_now - (current_time - adc_time), True
-    return ros_now - frames / sample_rate, False
 
 
 class MicNode(Node):
@@ -54,7 +47,7 @@ class MicNode(Node):
         self._blocks: queue.Queue = queue.Queue(maxsize=100)
         self._stream = None
         self._last_block = time.monotonic()
-        self._arrivals = ArrivalClock()  # capture times when the device gives no ADC times
+        self._block_clock = BlockClock()  # ROS time of each block's first sample
         self._warned_no_adc = False
         self.published = 0
         self._stop = threading.Event()
@@ -110,14 +103,15 @@ class MicNode(Node):
         # PortAudio only sees devices plugged in after start-up when re-initialised.
         sd._terminate()
         sd._initialize()
-        self._arrivals.reset()
+        self._block_clock.reset()
         self._open()
 
     def _callback(self, indata, frames, time_info, status) -> None:
         # PortAudio thread: stamp and hand over, nothing else.
         ros_now = self._now()
         self._last_block = time.monotonic()
-        stamp, from_adc = capture_time(ros_now, time_info.currentTime, time_info.inputBufferAdcTime, frames, self.sample_rate)
+        stamp, from_adc = self._block_clock.stamp(ros_now, time_info.currentTime, time_info.inputBufferAdcTime, frames,
+                                                  self.sample_rate)
         try:
             self._blocks.put_nowait((indata.copy(), stamp, from_adc, str(status) if status else ""))
         except queue.Full:
@@ -134,8 +128,6 @@ class MicNode(Node):
             if not from_adc and not self._warned_no_adc:
                 self._warned_no_adc = True
                 self.get_logger().warning("device reports no ADC timestamps: stamping chunks from their arrival times")
-            if not from_adc:  # callback time is late by a varying amount: the earliest over the last second is right
-                stamp = self._arrivals.stamp(len(samples), self.sample_rate, stamp + len(samples) / self.sample_rate)
             header = Header(stamp=to_stamp(stamp, Time), frame_id=self.values["frame_id"])
             self.pub.publish(self.encoder.encode(samples, header))
             self.published += 1

@@ -19,7 +19,6 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from std_msgs.msg import Float32MultiArray  # noqa: E402
 
 from avs_ros import audio_transport as at  # noqa: E402
-from avs_ros.mic_node import capture_time  # noqa: E402
 
 SR, TONE_HZ = 16000, 880.0
 SINK = "avs_test_sink"
@@ -88,15 +87,6 @@ class Capture:
 def _peak_hz(samples: np.ndarray) -> float:
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
     return float(np.fft.rfftfreq(len(samples), 1 / SR)[np.argmax(spectrum)])
-
-
-def test_capture_time_maps_adc_time_to_ros_time():
-    # The first sample was digitised 0.25 s before the callback ran.
-    stamp, from_adc = capture_time(ros_now=1000.0, current_time=50.0, adc_time=49.75, frames=1600, sample_rate=SR)
-    assert from_adc and stamp == pytest.approx(999.75)
-    # Devices without ADC timing: arrival time minus the chunk's duration.
-    stamp, from_adc = capture_time(ros_now=1000.0, current_time=0.0, adc_time=0.0, frames=1600, sample_rate=SR)
-    assert not from_adc and stamp == pytest.approx(999.9)
 
 
 def test_tone_arrives_with_its_frequency_and_increasing_stamps(pulse, tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from avs_core.errors import InputError
-from avs_core.streaming import ArrivalClock, AudioRing, LatencyStats, LatestSlot, RateMeter
+from avs_core.streaming import ArrivalClock, AudioRing, BlockClock, LatencyStats, LatestSlot, RateMeter
 
 SR = 16000
 
@@ -236,3 +236,13 @@ def test_chunk_pacing_sees_through_lost_chunks_and_bursts():
         slow.add(1600, i * 0.2)  # the publisher really runs at 8 kHz
     assert slow.rate() == pytest.approx(8000, rel=0.01)
     assert ChunkPacing().rate() is None
+
+
+def test_block_clock_maps_adc_times_and_else_falls_back_to_arrivals():
+    clock = BlockClock()
+    # The first sample was digitised 0.25 s before the callback ran (stream clock 50.0 vs 49.75).
+    assert clock.stamp(1000.0, current_time=50.0, adc_time=49.75, frames=1600, sample_rate=16000) == (pytest.approx(999.75), True)
+    # No ADC times (many USB and virtual devices): 0.1 s blocks whose callbacks run 0, 30, 0 ms late.
+    stamps = [clock.stamp(now, 0.0, 0.0, 1600, 16000) for now in (2000.1, 2000.23, 2000.3)]
+    assert [s for s, _ in stamps] == [pytest.approx(2000.0), pytest.approx(2000.1), pytest.approx(2000.2)]
+    assert not any(from_adc for _, from_adc in stamps)
