@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections import deque
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -216,10 +217,15 @@ class AudioDecoder:
     ``info(msg)`` takes a ros-drivers ``AudioInfo`` (the mgonzs13 one travels inside each
     message) and returns a description of what changed when the format changed mid-stream
     (the audio ring resets itself when the rate or channel count of its chunks changes). ``decode(msg, receive_time)``
-    returns an AudioChunk or None (mp3 bytes that do not complete a frame yet) and raises
+    returns an AudioChunk or None (mp3 bytes that do not complete a frame yet, or a ros-drivers
+    chunk held until the first AudioInfo: ``take_held`` returns those) and raises
     InputError for anything unusable. ``notices`` collects one-time explanations (mp3
     decoding) for the caller to log.
     """
+
+    # AudioInfo and audio travel on separate topics, so the first chunks may arrive before the latched
+    # AudioInfo: they are held (at most this long, on the receipt clock) and decoded once it is there.
+    INFO_GRACE_S = 1.0
 
     def __init__(self, transport: str, sample_rate: int = 16000, max_lag_s: float = 1.0):
         self.transport = resolve_transport(transport)
@@ -230,6 +236,7 @@ class AudioDecoder:
         self.arrivals = ArrivalClock()  # capture times of unstamped transports
         self.notices: list[str] = []
         self._mp3: _Mp3Stream | None = None
+        self._held: deque = deque(maxlen=256)  # (msg, receive_time) that came before any AudioInfo
         msgs = audio_msgs()
         std = importlib.import_module("std_msgs.msg")
         self.msg_type = {"audio_common_stamped": lambda: msgs.AudioDataStamped, "audio_common": lambda: msgs.AudioData,
@@ -253,12 +260,21 @@ class AudioDecoder:
         changed = [f"{k} {getattr(previous, k)!r} -> {getattr(msg, k)!r}" for k in keys if getattr(previous, k) != getattr(msg, k)]
         return ", ".join(changed) or None
 
+    def take_held(self) -> list:
+        """The (msg, receive_time) pairs held for want of an AudioInfo, oldest first, to decode now that it came."""
+        held, self._held = list(self._held), deque(maxlen=self._held.maxlen)
+        return held
+
+    def _hold_until_info(self, msg, receive_time: float) -> None:
+        self._held.append((msg, receive_time))
+        if receive_time - self._held[0][1] > self.INFO_GRACE_S:
+            self._held.clear()
+            raise InputError(f"no AudioInfo received on 'audio_info' within {self.INFO_GRACE_S:g} s of the first audio: "
+                             "cannot interpret the PCM bytes. The driver latches it (transient-local): check that it "
+                             "runs and that 'audio_info' is remapped beside 'audio' (e.g. /audio/audio_info)")
+
     def _pcm_from_info(self, raw: bytes) -> tuple[np.ndarray, int]:
         info = self.current_info
-        if info is None:
-            raise InputError("no AudioInfo received yet on 'audio_info': cannot interpret the PCM bytes. The driver "
-                             "latches it (transient-local): check that it runs and that 'audio_info' is remapped "
-                             "beside 'audio' (e.g. /audio/audio_info)")
         coding = (info.coding_format or "").lower()
         if coding == "mp3":
             return self._decode_mp3(raw)
@@ -296,6 +312,9 @@ class AudioDecoder:
 
     # ------------------------------------------------------------------ decoding
     def decode(self, msg, receive_time: float) -> AudioChunk | None:
+        if self.info_type is not None and self.current_info is None:
+            self._hold_until_info(msg, receive_time)
+            return None
         if self.transport == "audio_common_stamped":
             pcm = self._pcm_from_info(bytes(msg.audio.data))
             stamp = self._header_stamp(msg)

@@ -429,14 +429,19 @@ class AvsNode(LifecycleNode):
         if change:
             self.warnings.warn("audio_info_changed", f"AudioInfo changed mid-stream ({change}): audio is read in the new "
                                "format from now on; windows spanning the change are partly silent")
+        for held, received in self.audio.take_held():  # chunks that came before the first AudioInfo
+            self._add_audio(held, received)
 
     def _on_audio(self, msg) -> None:
         self._last_rx["audio"] = time.monotonic()
-        now = self._now()  # receipt on the node's ROS clock: sim time under a bag, never the DDS wall-clock stamp
+        # Receipt on the node's ROS clock: sim time under a bag, never the DDS wall-clock stamp.
+        self._add_audio(msg, self._now())
+
+    def _add_audio(self, msg, now: float) -> None:
         try:
             chunk = self.audio.decode(msg, now)
             if chunk is None:
-                return  # mp3 bytes that do not complete a frame yet
+                return  # mp3 bytes short of a frame, or held until the first AudioInfo
             if not self._sane_stamp("audio", chunk.t_first):
                 return
             events = self.stream.add_audio(chunk.samples, chunk.t_first, chunk.sample_rate)

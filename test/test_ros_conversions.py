@@ -161,10 +161,11 @@ def test_audio_data_stamped_s16le_after_dds_serialization(ros_drivers):
     msg.audio.data = struct.pack("<6h", *PCM)
     msg = deserialize_message(serialize_message(msg), ros_drivers.AudioDataStamped)  # the CDR a robot sends
     decoder = at.AudioDecoder("audio_common_stamped")
-    with pytest.raises(InputError, match="audio_info"):
-        decoder.decode(msg, receive_time=9.0)
+    assert decoder.decode(msg, receive_time=9.0) is None  # before the first AudioInfo: held
     assert decoder.info(_ros_drivers_info(ros_drivers)) is None
-    chunk = decoder.decode(msg, receive_time=9.0)
+    [(held, received)] = decoder.take_held()
+    assert received == 9.0 and decoder.take_held() == []
+    chunk = decoder.decode(held, receive_time=received)
     np.testing.assert_array_equal(chunk.samples, np.array(PCM, np.float32).reshape(3, 2) / 32768)
     assert (chunk.sample_rate, chunk.t_first, chunk.header_stamped) == (16000, 7.25, True)
     change = decoder.info(_ros_drivers_info(ros_drivers, rate=44100))
@@ -173,6 +174,25 @@ def test_audio_data_stamped_s16le_after_dds_serialization(ros_drivers):
     msg.header.stamp = Time()
     with pytest.raises(InputError, match="zero header stamp"):
         decoder.decode(msg, 9.0)
+
+
+def test_audio_before_the_first_audio_info_is_held_then_given_up_on(ros_drivers):
+    # Separate topics, no ordering: the latched AudioInfo may come after the first chunks.
+    decoder = at.AudioDecoder("audio_common")
+    tone = [struct.pack("<1600h", *([k * 100] * 1600)) for k in range(1, 4)]
+    assert [decoder.decode(ros_drivers.AudioData(data=d), 20.0 + 0.1 * k) for k, d in enumerate(tone)] == [None] * 3
+    decoder.info(_ros_drivers_info(ros_drivers, channels=1))
+    chunks = [decoder.decode(msg, t) for msg, t in decoder.take_held()]
+    # Decoded in order and stamped from their own receipt times: contiguous from 19.9 s.
+    assert [c.samples[0, 0] * 32768 for c in chunks] == pytest.approx([100, 200, 300])
+    assert [c.t_first for c in chunks] == pytest.approx([19.9, 20.0, 20.1])
+    # No AudioInfo at all: an error once the first held chunk is over a second old.
+    decoder = at.AudioDecoder("audio_common")
+    assert decoder.decode(ros_drivers.AudioData(data=tone[0]), 20.0) is None
+    assert decoder.decode(ros_drivers.AudioData(data=tone[0]), 21.0) is None
+    with pytest.raises(InputError, match="no AudioInfo received on 'audio_info' within 1 s"):
+        decoder.decode(ros_drivers.AudioData(data=tone[0]), 21.05)
+    assert decoder.take_held() == []
 
 
 def test_unstamped_audio_data_is_stamped_at_receipt_minus_duration(ros_drivers):
