@@ -616,6 +616,10 @@ class AvsNode(LifecycleNode):
         settings = self.stream.settings
         settings.window_s = float(self.values["pipeline.window_s"])
         settings.audio_span_s = self.pipeline.audio_span_s
+        if settings.audio_span_s > self.values["audio.buffer_s"]:
+            self.warnings.warn("audio_span", f"the model asks for {settings.audio_span_s:g} s of audio per frame "
+                               f"(pipeline.tagger_context_s) but audio.buffer_s keeps {self.values['audio.buffer_s']:g} s: "
+                               "it hears that much; raise audio.buffer_s (fixed while running) to give it more")
         settings.wait_s = self.values["audio.wait_s"]
         settings.min_coverage = self.values["audio.min_coverage"]
         settings.max_rate_hz = self.values["max_rate_hz"]

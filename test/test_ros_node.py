@@ -130,6 +130,16 @@ def test_parameter_update_takes_effect(system):
         assert set_params(system, pipeline__window_s=1.0)[0].successful
 
 
+def test_tagger_context_beyond_the_audio_buffer_is_reported(system):
+    results = set_params(system, pipeline__tagger_context_s=8.0)  # audio.buffer_s is 5 s
+    assert results[0].successful, results[0].reason
+    try:
+        assert system.proc.wait_for("[audio_span]", 15), system.proc.log()[-2000:]
+        assert "raise audio.buffer_s" in system.proc.log()
+    finally:
+        assert set_params(system, pipeline__tagger_context_s=2.0)[0].successful
+
+
 @pytest.mark.parametrize("name, value, reason", [
     ("pipeline__window_s", 20.0, "out of range"),
     ("max_rate_hz", -1.0, "out of range"),
