@@ -243,7 +243,8 @@ class StreamProcessor:
         """The window with the received audio before it, up to ``audio_span_s`` in all (the stream's
         start is not padded with silence: it would dilute the tagger's evidence)."""
         earliest = self.ring.earliest_time
-        span = min(float(self.settings.audio_span_s), self.ring.capacity_s, t_end - (earliest or t_end))
+        received = t_end - earliest if earliest is not None else 0.0
+        span = min(float(self.settings.audio_span_s), self.ring.capacity_s, received)
         if span <= window_s:
             return window
         return self.ring.window(t_end, span).samples
