@@ -1,7 +1,7 @@
 """avs_node under a live camera + microphone load, side by side with the pipeline alone, in one run.
 
 1. The pipeline alone (same config as the node: config/avs.yaml, CPU) on a 640x480
-   photo + 1 s of speech: frames/s.
+   photo + speech, as much as the node hands over (the window and the tagger's context): frames/s.
 2. avs_node started with its defaults (``avs node``, own process, the shipped
    config/fastdds.xml) under a publisher in another process: 640x480 rgb8 frames of a
    real photo at ``--rate`` Hz plus 16 kHz speech in 0.1 s chunks in real time, once
