@@ -13,7 +13,7 @@ from typing import Any, Mapping, Protocol
 import numpy as np
 
 from . import assets
-from .audio.frontend import AudioFrontend, check_sample_rate, duration_s, level_dbfs
+from .audio.frontend import AudioFrontend, duration_s, level_dbfs
 from .config import CONFIG_DIR, load_yaml, merge
 from .device import resolve_device
 from .doa_fusion import DirectionStage
@@ -129,18 +129,12 @@ class AVSPipeline:
     def audio_tags(self, samples: np.ndarray, sample_rate: int, k: int = 5) -> list[tuple[str, float]]:
         return self.segmenter.audio_tags(self._heard_audio(samples, sample_rate), sample_rate, k)
 
-    def _window_audio(self, samples: Any, sample_rate: int) -> np.ndarray:
-        """The last window_s seconds, mono, at the input rate (segmenters resample to their own)."""
-        sr = check_sample_rate(sample_rate)
-        return AudioFrontend(sr, float(self.cfg["window_s"])).window(samples, sr).numpy()
-
     def _heard_audio(self, samples: Any, sample_rate: int) -> np.ndarray:
-        """What the segmenter listens to: the last ``audio_span_s`` seconds of what was given, mono, never
-        padded beyond the window (zeros would dilute the tagger's time-pooled evidence)."""
+        """What the segmenter listens to, mono at the input rate (segmenters resample to their own): the last
+        ``audio_span_s`` seconds of what was given, at least the window (a shorter buffer is zero-padded to
+        it, never beyond: zeros would dilute the tagger's time-pooled evidence)."""
         window_s = float(self.cfg["window_s"])
         span = min(self.audio_span_s, max(window_s, duration_s(samples, sample_rate)))
-        if span <= window_s:
-            return self._window_audio(samples, sample_rate)
         return AudioFrontend(sample_rate, span).window(samples, sample_rate).numpy()
 
     def __call__(self, window: Window) -> AVSResult:
@@ -149,7 +143,8 @@ class AVSPipeline:
             raise InputError(f"expected an avs_core.types.Window, got {type(window).__name__}")
         check_frame_size(window.frame, int(self.cfg["max_pixels"]))
         rgb = to_rgb8(window.frame)
-        audio = self._window_audio(window.audio, window.sample_rate)
+        heard = self._heard_audio(window.audio, window.sample_rate)
+        audio = heard[-int(round(float(self.cfg["window_s"]) * window.sample_rate)):]  # the window: its tail
         h, w = rgb.shape[:2]
         # Models infer at most at max_side; their outputs are brought back to (h, w) below.
         small = inference_size(h, w, int(self.cfg["max_side"]))
@@ -161,7 +156,6 @@ class AVSPipeline:
             timings["total"] = (time.perf_counter() - t0) * 1e3
             return AVSResult(np.zeros((h, w), bool), np.zeros((h, w), np.float32), [], timings, True, info)
         with inference_context(self.device, self.cfg["precision"]):
-            heard = self._heard_audio(window.audio, window.sample_rate)
             out = self.segmenter.segment(downscale(rgb, small), heard, window.sample_rate, window.cues)
         timings.update(out.timings_ms)
         info.update(out.info)
@@ -176,7 +170,7 @@ class AVSPipeline:
         heatmap = out.heatmap
         doa = None
         if self.direction is not None:
-            # From the raw channels: _window_audio above mixed them to mono for the segmenter.
+            # From the raw channels: _heard_audio above mixed them to mono for the segmenter.
             doa = self.direction.locate(window.audio, window.sample_rate, float(self.cfg["window_s"]),
                                         window.camera, window.array_pose, (h, w))
             doa, heatmap = self.direction.fuse(doa, heatmap, list(out.instances))
