@@ -262,7 +262,8 @@ class AudioDecoder:
 
     def take_held(self) -> list:
         """The (msg, receive_time) pairs held for want of an AudioInfo, oldest first, to decode now that it came."""
-        held, self._held = list(self._held), deque(maxlen=self._held.maxlen)
+        held = list(self._held)
+        self._held.clear()
         return held
 
     def _hold_until_info(self, msg, receive_time: float) -> None:
