@@ -49,6 +49,7 @@ from .detections import detection_types, detections_msg
 from .direction import DirectionIO
 from .conversions import backend as image_backend
 from .conversions import check_image_msg, compressed_msg_to_rgb, image_msg_to_rgb, numpy_to_image_msg, stamp_seconds
+from .node_main import node_main, quiet_after_shutdown, ros_session
 from .params import declare, node_specs, pipeline_from_parameters
 
 # Jazzy+ rclpy passes MessageInfo (DDS source/receive timestamps) to two-argument callbacks.
@@ -536,8 +537,10 @@ class AvsNode(LifecycleNode):
 
     def _on_output(self, out: StreamOutput) -> None:
         """Publish one processed frame (called from the worker thread)."""
-        if not self.context.ok():
-            return  # SIGINT shut the context down mid-frame: publishers and logging are gone
+        with quiet_after_shutdown(self):
+            self._publish(out)
+
+    def _publish(self, out: StreamOutput) -> None:
         header, result = out.frame.payload.header, out.result
         self._pubs["mask"].publish(numpy_to_image_msg(result.mask.astype(np.uint8) * 255, "mono8", header, Image))
         if self._pubs["heatmap"].get_subscription_count() > 0:  # 4 bytes/pixel: serialize only for someone
@@ -690,8 +693,6 @@ def run(cfg: dict[str, dict[str, Any]], ros_args: list[str] | None = None) -> in
     """Start the node with ``cfg`` (sections of config/avs.yaml); returns the exit code."""
     from rclpy.executors import SingleThreadedExecutor
 
-    from .node_main import ros_session
-
     dds.apply_profile()  # before the first participant: Fast DDS reads it then
     with ros_session(["avs_node", *(ros_args or [])]):
         node = None
@@ -720,6 +721,4 @@ def run(cfg: dict[str, dict[str, Any]], ros_args: list[str] | None = None) -> in
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``avs_node`` executable: ``avs_node [--config avs.yaml] [--ros-args ...]``."""
-    from .node_main import node_main
-
     return node_main("avs_node", run, argv)

@@ -25,6 +25,7 @@ from avs_core.throttle import ThrottledWarnings
 
 from . import audio_transport as at
 from .conversions import to_stamp
+from .node_main import node_main, quiet_after_shutdown, ros_session
 from .params import declare, mic_specs
 
 
@@ -118,7 +119,7 @@ class MicNode(Node):
             pass  # the publisher thread is stuck; counted below as an overflow when it resumes
 
     def _publish_loop(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self.context.ok():
             try:
                 samples, stamp, from_adc, status = self._blocks.get(timeout=0.2)
             except queue.Empty:
@@ -129,8 +130,9 @@ class MicNode(Node):
                 self._warned_no_adc = True
                 self.get_logger().warning("device reports no ADC timestamps: stamping chunks from their arrival times")
             header = Header(stamp=to_stamp(stamp, Time), frame_id=self.values["frame_id"])
-            self.pub.publish(self.encoder.encode(samples, header))
-            self.published += 1
+            with quiet_after_shutdown(self):
+                self.pub.publish(self.encoder.encode(samples, header))
+                self.published += 1
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -139,8 +141,6 @@ class MicNode(Node):
 
 
 def run(cfg: dict[str, dict[str, Any]], ros_args: list[str] | None = None) -> int:
-    from .node_main import ros_session
-
     with ros_session(["mic_node", *(ros_args or [])]):
         node = None
         try:
@@ -158,6 +158,4 @@ def run(cfg: dict[str, dict[str, Any]], ros_args: list[str] | None = None) -> in
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mic_node`` executable: ``mic_node [--config avs.yaml] [--ros-args ...]``."""
-    from .node_main import node_main
-
     return node_main("mic_node", run, argv)

@@ -53,6 +53,18 @@ def ros_session(args: list[str] | None = None) -> Iterator[None]:
             rclpy.shutdown()
 
 
+@contextlib.contextmanager
+def quiet_after_shutdown(node) -> Iterator[None]:
+    """Wrap publishing from a worker thread. On SIGINT rclpy shuts the context down at once, before
+    the node's own shutdown has stopped its threads, so a publish in flight fails on the dead
+    context: that is the end of the run, not an error. Failures on a live context still raise."""
+    try:
+        yield
+    except Exception:
+        if node.context.ok():
+            raise
+
+
 def node_main(prog: str, run: Callable[[dict, list[str]], int], argv: list[str] | None = None) -> int:
     """Parse the node's own options (rclpy's ``remove_ros_args`` takes out every ``--ros-args`` block),
     then ``run(config, args)``; rclpy.init gets all the arguments and reads the ROS ones itself."""

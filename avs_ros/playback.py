@@ -25,6 +25,7 @@ from avs_core.media import read_video
 
 from . import audio_transport as at
 from .conversions import numpy_to_image_msg, rgb_to_compressed_msg, stamp_seconds, to_stamp
+from .node_main import quiet_after_shutdown
 
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -128,7 +129,7 @@ class Player:
         chunk = max(1, int(round(self.chunk_s * scene.sample_rate)))
         t0 = self.now()
         next_frame, next_chunk, sample_pos = 0, 1, 0
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self.node.context.ok():
             t_frame = next_frame / hz if frames else float("inf")
             t_audio = next_chunk * chunk / scene.sample_rate
             due = min(t_frame, t_audio)
@@ -137,13 +138,15 @@ class Player:
             delay = t0 + due - self.now()
             if delay > 0:
                 time.sleep(delay)
-            if t_audio <= t_frame:
-                self.publish_audio(scene.audio_at(sample_pos, chunk), t0 + sample_pos / scene.sample_rate, scene.sample_rate)
-                sample_pos += chunk
-                next_chunk += 1
-            else:
-                self.publish_frame(scene.frame_at(t_frame), t0 + t_frame)
-                next_frame += 1
+            with quiet_after_shutdown(self.node):
+                if t_audio <= t_frame:
+                    self.publish_audio(scene.audio_at(sample_pos, chunk), t0 + sample_pos / scene.sample_rate,
+                                       scene.sample_rate)
+                    sample_pos += chunk
+                    next_chunk += 1
+                else:
+                    self.publish_frame(scene.frame_at(t_frame), t0 + t_frame)
+                    next_frame += 1
 
     def start(self, scene: Scene, seconds: float, **kwargs) -> None:
         self._stop.clear()
