@@ -19,6 +19,11 @@ rclpy = require_package("rclpy", "install the ROS 2 wheels (requirements-ros.txt
 
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 
+try:  # rclpy >= Iron
+    from rclpy.event_handler import PublisherEventCallbacks  # noqa: E402
+except ImportError:  # Humble
+    from rclpy.qos_event import PublisherEventCallbacks  # noqa: E402
+
 from avs_ros.playback import Player  # noqa: E402
 from avs_ros.processes import NodeProcess, ros_env  # noqa: E402
 from avs_ros.recorder import Recorder  # noqa: E402
@@ -69,6 +74,17 @@ class Client:
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
+
+    def removable_publisher(self, msg_type, topic: str, qos):
+        """A publisher the test may destroy while this client spins.
+
+        rclpy wedges a spinning MultiThreadedExecutor when a publisher is destroyed from another
+        thread while one of its QoS events (incompatible QoS, which a default handler logs) is
+        being taken: the take raises before the callback group is released, and no callback of
+        this node runs again (ros2/rclpy#1206, #1142). Without event handlers nothing is taken.
+        """
+        return self.node.create_publisher(msg_type, topic, qos,
+                                          event_callbacks=PublisherEventCallbacks(use_default_callbacks=False))
 
     def call(self, client, request, timeout: float = 10.0):
         assert client.wait_for_service(timeout_sec=timeout), f"service {client.srv_name} not available"

@@ -156,7 +156,7 @@ def test_invalid_parameter_is_rejected_with_a_reason(system, name, value, reason
 
 def test_qos_mismatch_is_reported(system):
     node = system.client.node
-    best_effort = node.create_publisher(Image, IMAGE, qos_profile_sensor_data)
+    best_effort = system.client.removable_publisher(Image, IMAGE, qos_profile_sensor_data)
     try:
         assert system.proc.wait_for("[qos_mismatch]", 15), system.proc.log()[-2000:]
     finally:

@@ -143,11 +143,11 @@ def test_qos_auto_follows_reliable_best_effort_and_mixed_publishers(system):
     topic = f"{NS}/image"
     assert node.image_qos() == "sensor_data", "no publisher yet: best effort matches any that comes"
 
-    reliable = client.node.create_publisher(Image, topic, RELIABLE)
+    reliable = client.removable_publisher(Image, topic, RELIABLE)
     assert wait_until(lambda: node.image_qos() == "reliable", 15), "every publisher reliable -> reliable"
     assert frames_arrive(client, recorder, {"rel": reliable}) == {"rel"}
 
-    best_effort = client.node.create_publisher(Image, topic, qos_profile_sensor_data)
+    best_effort = client.removable_publisher(Image, topic, qos_profile_sensor_data)
     assert wait_until(lambda: node.image_qos() == "sensor_data", 15), "mixed publishers -> best effort"
     # Both publishers are heard (a reliable subscription would never match the best-effort one).
     assert frames_arrive(client, recorder, {"rel": reliable, "be": best_effort}) == {"rel", "be"}
@@ -156,7 +156,7 @@ def test_qos_auto_follows_reliable_best_effort_and_mixed_publishers(system):
     assert wait_until(lambda: node.image_qos() == "reliable", 15), "back to reliable once the best-effort one left"
     # A publisher whose QoS changes at run time: it is re-created best-effort.
     client.node.destroy_publisher(reliable)
-    changed = client.node.create_publisher(Image, topic, qos_profile_sensor_data)
+    changed = client.removable_publisher(Image, topic, qos_profile_sensor_data)
     assert wait_until(lambda: node.image_qos() == "sensor_data", 15)
     assert frames_arrive(client, recorder, {"changed": changed}) == {"changed"}
     assert node.node.warnings.counts["qos_change"] >= 4
