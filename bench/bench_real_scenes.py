@@ -164,8 +164,8 @@ def switches(pipe: AVSPipeline) -> list[dict]:
             audio = np.concatenate([mono_16k(c, SWITCH_AT_S) for c in order])
             marks = ""
             for t_end in range(1, 2 * SWITCH_AT_S + 1):
-                lo = max(0, int((t_end - pipe.audio_span_s) * 16000))
-                res = pipe(Window(frame, audio[lo: t_end * 16000], 16000, t_end - 1.0, float(t_end)))
+                # Everything up to the frame: the pipeline keeps the last audio_span_s of it.
+                res = pipe(Window(frame, audio[: t_end * 16000], 16000, t_end - 1.0, float(t_end)))
                 marks += "M" if res.mask.any() and source in {n for n, _ in res.labels} else "."
             after = marks[SWITCH_AT_S:]
             row[name] = len(after) - len(after.lstrip("M")) if name == "lag" else len(after) - len(after.lstrip("."))
