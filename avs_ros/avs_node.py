@@ -45,6 +45,7 @@ from avs_core.throttle import ThrottledWarnings
 
 from . import audio_transport as at
 from . import dds
+from .allocator import keep_freed_buffers
 from .detections import detection_types, detections_msg
 from .direction import DirectionIO
 from .conversions import backend as image_backend
@@ -694,6 +695,7 @@ def run(cfg: dict[str, dict[str, Any]], ros_args: list[str] | None = None) -> in
     from rclpy.executors import SingleThreadedExecutor
 
     dds.apply_profile()  # before the first participant: Fast DDS reads it then
+    allocation = keep_freed_buffers()
     with ros_session(["avs_node", *(ros_args or [])]):
         node = None
         try:
@@ -702,6 +704,7 @@ def run(cfg: dict[str, dict[str, Any]], ros_args: list[str] | None = None) -> in
             except AVSError as exc:
                 print(f"avs_node: {exc}")
                 return 2
+            node.get_logger().info(allocation)
             if node.values["autostart"]:
                 if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                     return 1

@@ -34,6 +34,7 @@ def run(args) -> int:
     from rclpy.executors import SingleThreadedExecutor
 
     from .playback import Player, still_scene, video_scene
+    from .allocator import keep_freed_buffers
     from .dds import apply_profile
     from .processes import NodeProcess, ros_env
     from .recorder import Recorder
@@ -50,6 +51,7 @@ def run(args) -> int:
     node_proc = NodeProcess("node", out / "node.log", config=args.config, ros_args=ros_args, env=ros_env())
     print(f"starting avs_node (log: {out / 'node.log'}) ...")
     apply_profile()  # this process publishes the camera frames: the sending side's segment decides
+    keep_freed_buffers()  # and sends and receives frame-sized messages
     rclpy.init()
     node = rclpy.create_node("avs_demo")
     executor = SingleThreadedExecutor()

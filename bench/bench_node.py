@@ -79,10 +79,12 @@ def publish(args) -> int:
     """Child process: play the scene on /bench/image + /bench/audio (rate, QoS from the arguments)."""
     import rclpy
 
+    from avs_ros.allocator import keep_freed_buffers
     from avs_ros.dds import apply_profile
     from avs_ros.playback import Player
 
     apply_profile()
+    keep_freed_buffers()  # as avs demo's player does
     rclpy.init()
     node = rclpy.create_node("bench_camera")
     player = Player(node, image_topic="/bench/image", audio_topic="/bench/audio", reliable=args.publish == "reliable")
@@ -244,6 +246,10 @@ def main() -> int:
     if args.publish:
         return publish(args)
 
+    from avs_ros.allocator import keep_freed_buffers
+
+    # This process records the node's outputs over DDS; the pipeline-alone runs share the setting (as in the node).
+    keep_freed_buffers()
     nan = (float("nan"), float("nan"), {})
     fps_before, ms, alone_stages = pipeline_fps(args.pipeline_seconds) if not args.skip_pipeline else nan
     print(f"pipeline alone: {fps_before:.2f} frames/s ({ms:.0f} ms median), load avg {os.getloadavg()[0]:.2f}", flush=True)
