@@ -36,7 +36,7 @@ from avs_core.pcm import check_sample_rate as check_rate
 from avs_core.pcm import pcm_to_float
 from avs_core.streaming import ArrivalClock
 
-from .conversions import stamp_seconds
+from .conversions import msg_array, stamp_seconds
 
 TRANSPORTS = ("auto", "audio_common_stamped", "audio_common", "audio_stamped", "int16", "float32")
 # GStreamer sample formats (ros-drivers AudioInfo.sample_format); S24LE is packed 3-byte PCM.
@@ -158,7 +158,7 @@ def multiarray_samples(msg) -> np.ndarray:
     return _frames(data, channels, "layout")
 
 
-def _multiarray(samples: np.ndarray, msg_type, dtype):
+def _multiarray(samples: np.ndarray, msg_type, typecode: str):
     frames = np.asarray(samples)
     if frames.ndim == 1:
         frames = frames[:, None]
@@ -168,20 +168,20 @@ def _multiarray(samples: np.ndarray, msg_type, dtype):
     msg = msg_type()
     msg.layout.dim = [MultiArrayDimension(label="samples", size=n, stride=n * ch),
                       MultiArrayDimension(label="channels", size=ch, stride=ch)]
-    msg.data = np.ascontiguousarray(frames, dtype=dtype).ravel()
+    msg.data = msg_array(frames.ravel(), typecode)
     return msg
 
 
 def chunk_to_float32(samples: np.ndarray):
     from std_msgs.msg import Float32MultiArray
 
-    return _multiarray(np.asarray(samples, np.float32), Float32MultiArray, np.float32)
+    return _multiarray(np.asarray(samples, np.float32), Float32MultiArray, "f")
 
 
 def chunk_to_int16(samples: np.ndarray):
     from std_msgs.msg import Int16MultiArray
 
-    return _multiarray(float_to_s16(samples), Int16MultiArray, np.int16)
+    return _multiarray(float_to_s16(samples), Int16MultiArray, "h")
 
 
 def float_to_s16(samples: np.ndarray) -> np.ndarray:
@@ -388,10 +388,10 @@ class AudioEncoder:
             msg.header = header
             msg.audio.info.format, msg.audio.info.channels = 8, frames.shape[1]  # paInt16
             msg.audio.info.rate, msg.audio.info.chunk = self.sample_rate, len(frames)
-            msg.audio.audio_data.int16_data = float_to_s16(frames).ravel()
+            msg.audio.audio_data.int16_data = msg_array(float_to_s16(frames).ravel(), "h")
             return msg
         data = msgs.AudioData()
-        data.data = float_to_s16(frames).astype("<i2").tobytes()
+        data.data = msg_array(float_to_s16(frames).astype("<i2").ravel().view(np.uint8), "B")
         if self.transport == "audio_common":
             return data
         msg = msgs.AudioDataStamped()

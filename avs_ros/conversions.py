@@ -9,6 +9,7 @@ the node can log, never a numpy crash or a silently wrong picture.
 """
 from __future__ import annotations
 
+import array
 from functools import lru_cache
 from types import SimpleNamespace
 
@@ -122,9 +123,21 @@ def compressed_msg_to_rgb(msg) -> np.ndarray:
     return np.array(out, dtype=np.uint8, copy=True)
 
 
-def numpy_to_image_msg(array: np.ndarray, encoding: str, header, msg_type):
+def msg_array(values: np.ndarray, typecode: str) -> array.array:
+    """``values`` as the ``array.array`` a generated message setter stores as it is (one copy).
+
+    Given bytes, a list or a numpy array, the setters of ROS message sequence fields check
+    every element in Python where field checks are on (always on Humble): 57 ms for one
+    640x480 rgb8 frame, against microseconds for an ``array.array`` of the field's type.
+    """
+    out = array.array(typecode)
+    out.frombytes(memoryview(np.ascontiguousarray(values, dtype=np.dtype(typecode))).cast("B"))
+    return out
+
+
+def numpy_to_image_msg(pixels: np.ndarray, encoding: str, header, msg_type):
     """numpy -> sensor_msgs/Image with ``header`` copied (the source frame's stamp and frame_id)."""
-    arr = np.ascontiguousarray(array)
+    arr = np.ascontiguousarray(pixels)
     dtype, channels = _pixel_format(encoding)
     if arr.dtype != dtype or (arr.ndim == 2) != (channels == 1) or (arr.ndim == 3 and arr.shape[2] != channels):
         raise InputError(f"array {arr.dtype}{arr.shape} does not match encoding {encoding}")
@@ -134,7 +147,7 @@ def numpy_to_image_msg(array: np.ndarray, encoding: str, header, msg_type):
     msg.encoding = encoding
     msg.is_bigendian = False
     msg.step = int(arr.strides[0])
-    msg.data = arr.tobytes()
+    msg.data = msg_array(arr.reshape(-1).view(np.uint8), "B")
     return msg
 
 
@@ -148,7 +161,7 @@ def rgb_to_compressed_msg(rgb: np.ndarray, header, msg_type, fmt: str = "jpeg"):
     msg = msg_type()
     msg.header = header
     msg.format = fmt
-    msg.data = buf.tobytes()
+    msg.data = msg_array(buf.reshape(-1), "B")
     return msg
 
 
