@@ -250,7 +250,13 @@ class StreamProcessor:
         return self.ring.window(t_end, span).samples
 
     def _audio_ready(self, frame: Frame) -> bool:
-        return self.ring.coverage(frame.stamp, self.settings.window_s) >= self.settings.min_coverage
+        """Audio covers ``min_coverage`` of the frame's window, counted from the stream's first sample
+        when the window reaches back before it: that part never arrives, so it is not waited for."""
+        earliest = self.ring.earliest_time
+        if earliest is None:
+            return False
+        span = min(float(self.settings.window_s), frame.stamp - earliest)
+        return span <= 0 or self.ring.coverage(frame.stamp, span) >= self.settings.min_coverage
 
     def _wait_for_audio(self, frame: Frame, stop: threading.Event) -> Frame:
         """The frame to process: ``frame`` once its audio is ready or its wait is over, or a newer one whose audio is ready."""

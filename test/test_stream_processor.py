@@ -123,10 +123,27 @@ def test_waiting_frame_is_not_abandoned_for_a_newer_frame_without_audio(harness)
     assert stats["frames_dropped_superseded"] == 0 and stats["frames_processed"] == 2
 
 
+def test_the_part_of_a_window_before_the_stream_began_is_not_waited_for(harness):
+    h = harness()  # wait_s NEVER: an output proves the frame did not wait
+    h.audio(9.7, 10.0)  # the microphone's first chunk starts at 9.7
+    assert h.frame(9.5)  # older than the stream's first sample: its audio never comes
+    assert wait_for(lambda: h.stamps() == [9.5]), h.stamps()
+    assert h.outputs[0].coverage == 0.0
+    assert h.frame(10.0)
+    assert wait_for(lambda: h.stamps() == [9.5, 10.0]), "the 0.3 s the stream has are all there"
+    assert h.outputs[1].coverage == pytest.approx(0.3)  # reported against the whole window
+    assert h.frame(10.3) and h.taken()  # [9.7, 10.3]: half of it has arrived, the rest will
+    time.sleep(0.05)
+    assert h.stamps() == [9.5, 10.0], "audio after the stream began is still waited for"
+    h.audio(10.0, 10.3)
+    assert wait_for(lambda: h.stamps() == [9.5, 10.0, 10.3]), h.stamps()
+
+
 def test_newer_frame_with_audio_replaces_a_waiting_one_which_never_comes_back(harness):
     h = harness()
-    # A gap at the start of 10.0's window: its coverage is 0.45 and stays so; 10.5's window
-    # [9.5, 10.5] is 95 % covered, so 10.5 can go at once and 10.0 must be dropped for it.
+    # A gap at the start of 10.0's window (the stream began earlier): its coverage is 0.45 and stays
+    # so; 10.5's window [9.5, 10.5] is 95 % covered, so 10.5 can go at once and 10.0 must be dropped for it.
+    h.audio(8.0, 8.5)
     h.audio(9.55, 10.55)
     assert h.frame(10.0) and h.taken()
     time.sleep(0.05)
