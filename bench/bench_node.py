@@ -222,6 +222,8 @@ def run_node(publisher: str, args, domain: int, out_dir: Path) -> dict:
         "rss_warm_mb": ([round(rss[len(rss) // 10], 1), round(rss[-1], 1),
                          round(100 * (rss[-1] / rss[len(rss) // 10] - 1), 2)] if len(rss) >= 10 else None),
         "load_avg": [round(x, 2) for x in load],
+        # Latency and pipeline stages of every mask, in order (--json): which frames make the tail.
+        "per_mask": [[round((m.received - m.stamp) * 1e3, 1), m.report.get("timings_ms") if m.report else None] for m in steady],
         "qos_log": [line.split("]: ", 1)[-1] for line in node_proc.log().splitlines() if "qos" in line.lower()][:3],
     }
 
