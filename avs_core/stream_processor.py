@@ -242,9 +242,7 @@ class StreamProcessor:
     def _with_context(self, window: np.ndarray, t_end: float, window_s: float) -> np.ndarray:
         """The window with the received audio before it, up to ``audio_span_s`` in all (the stream's
         start is not padded with silence: it would dilute the tagger's evidence)."""
-        earliest = self.ring.earliest_time
-        received = t_end - earliest if earliest is not None else 0.0
-        span = min(float(self.settings.audio_span_s), self.ring.capacity_s, received)
+        span = min(float(self.settings.audio_span_s), self.ring.capacity_s, self._stream_s(t_end) or 0.0)
         if span <= window_s:
             return window
         return self.ring.window(t_end, span).samples
@@ -252,11 +250,16 @@ class StreamProcessor:
     def _audio_ready(self, frame: Frame) -> bool:
         """Audio covers ``min_coverage`` of the frame's window, counted from the stream's first sample
         when the window reaches back before it: that part never arrives, so it is not waited for."""
-        earliest = self.ring.earliest_time
-        if earliest is None:
+        stream_s = self._stream_s(frame.stamp)
+        if stream_s is None:
             return False
-        span = min(float(self.settings.window_s), frame.stamp - earliest)
+        span = min(float(self.settings.window_s), stream_s)
         return span <= 0 or self.ring.coverage(frame.stamp, span) >= self.settings.min_coverage
+
+    def _stream_s(self, t_end: float) -> float | None:
+        """Seconds of the audio stream before ``t_end``, from the first sample held; None before any audio."""
+        earliest = self.ring.earliest_time
+        return t_end - earliest if earliest is not None else None
 
     def _wait_for_audio(self, frame: Frame, stop: threading.Event) -> Frame:
         """The frame to process: ``frame`` once its audio is ready or its wait is over, or a newer one whose audio is ready."""

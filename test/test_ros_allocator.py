@@ -71,7 +71,6 @@ def test_kept_buffers_remove_the_page_faults_of_each_received_frame():
     finally:
         for proc in subs.values():
             proc.kill()
-    print(results)
     assert results["kept"]["bytes"] == results["default"]["bytes"] == 640 * 480 * 3
     # Measured here: 644 faults per frame with glibc's defaults (a fresh mmap per ~1 MB buffer), 0.02 kept.
     assert results["default"]["faults_per_frame"] > 100, results  # the count sees the per-frame faults
